@@ -1,0 +1,1 @@
+"""Evaluation: generation, attacks, judges and metrics for over-refusal, safety and capability."""

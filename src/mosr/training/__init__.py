@@ -1,0 +1,1 @@
+"""LoRA training of representation-rerouting defences: MOSR, its ablations and baselines."""
