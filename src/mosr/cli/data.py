@@ -1,0 +1,9 @@
+"""CLI entry point: mosr data (filled in by its module)."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add the commands of this module to the main app."""

@@ -1,0 +1,74 @@
+"""Batched greedy generation with left padding, length-sorted batches and stop at end of turn."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+
+import torch
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+logger = logging.getLogger(__name__)
+
+
+def stop_token_ids(tokenizer: PreTrainedTokenizerBase) -> list[int]:
+    """End-of-turn tokens: EOS plus the chat template's turn terminators where the vocabulary has them."""
+    ids = {tokenizer.eos_token_id}
+    for token in ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "</s>", "<|endoftext|>"):
+        token_id = tokenizer.convert_tokens_to_ids(token)
+        if isinstance(token_id, int) and token_id != tokenizer.unk_token_id and token_id >= 0:
+            ids.add(token_id)
+    return sorted(i for i in ids if i is not None)
+
+
+def _left_pad(batch: Sequence[Sequence[int]], pad_id: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(len(ids) for ids in batch)
+    input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+    attention_mask = torch.zeros((len(batch), width), dtype=torch.long)
+    for row, ids in enumerate(batch):
+        input_ids[row, width - len(ids):] = torch.tensor(ids, dtype=torch.long)
+        attention_mask[row, width - len(ids):] = 1
+    return input_ids.to(device), attention_mask.to(device)
+
+
+@torch.inference_mode()
+def generate_batched(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    prompt_ids: Sequence[Sequence[int]],
+    max_new_tokens: int = 256,
+    batch_size: int = 16,
+    on_batch_done: Callable[[list[int], list[str]], None] | None = None,
+) -> list[str]:
+    """Generate greedy responses for tokenised prompts, returned in input order.
+
+    Prompts are sorted by length so each batch pads little; ``on_batch_done(indices, texts)``
+    fires after every batch, which lets callers append results to a cache as they arrive.
+    """
+    if not prompt_ids:
+        return []
+    order = sorted(range(len(prompt_ids)), key=lambda i: len(prompt_ids[i]))
+    device = next(model.parameters()).device
+    stops = stop_token_ids(tokenizer)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stops[0]
+    results: list[str | None] = [None] * len(prompt_ids)
+
+    for start in range(0, len(order), batch_size):
+        indices = order[start:start + batch_size]
+        input_ids, attention_mask = _left_pad([prompt_ids[i] for i in indices], pad_id, device)
+        output = model.generate(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            eos_token_id=stops,
+            pad_token_id=pad_id,
+        )
+        new_tokens = output[:, input_ids.shape[1]:]
+        texts = [tokenizer.decode(row, skip_special_tokens=True).strip() for row in new_tokens]
+        for index, text in zip(indices, texts):
+            results[index] = text
+        if on_batch_done is not None:
+            on_batch_done(indices, texts)
+
+    return [text if text is not None else "" for text in results]
