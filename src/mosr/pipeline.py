@@ -1,0 +1,163 @@
+"""The main job, ``mosr run``: analyse the base model, train every method, evaluate all, report.
+
+Reading ``run_pipeline`` top to bottom tells the study: representation analysis of the base
+model, judge validation against human labels, training of each defence with the same seed and
+budget, evaluation of every model on the same prompts, analysis of the trained adapters, and
+the report. Each stage lives in its own folder under the run folder and is skipped when it
+finished earlier with the same settings.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from mosr.config import MosrConfig, dump_config, load_config
+from mosr.errors import ConfigError
+from mosr.stages import StageRecord, StageRunner
+
+logger = logging.getLogger(__name__)
+
+RUN_METHODS = ("rr", "mosr", "mosr_no_oaw", "mosr_no_caa", "refusal_sft", "deep_align")
+ANALYSED_METHODS = ("rr", "mosr")
+
+# Overrides each budget applies on top of the preset. `default` keeps the preset as it is;
+# `quick` is a smoke run of every stage (minutes on 2 CPU cores), `full` evaluates everything.
+BUDGETS: dict[str, dict[str, Any]] = {
+    "quick": {
+        "analysis.limit": 24,
+        "analysis.behaviour_limit": 12,
+        "train.max_steps": 4,
+        "train.n_erasure": 16,
+        "train.n_retain": 24,
+        "train.checkpoint_every": 2,
+        "evaluate.suite": "quick",
+        "evaluate.limit": 8,
+        "evaluate.max_new_tokens": 32,
+    },
+    "default": {},
+    "full": {"analysis.limit": 500, "analysis.behaviour_limit": 300, "evaluate.suite": "full"},
+}
+
+
+def budget_config(base: MosrConfig, budget: str) -> MosrConfig:
+    """Apply a budget's overrides to a resolved config."""
+    if budget not in BUDGETS:
+        raise ConfigError(f"unknown budget {budget!r}; use one of {sorted(BUDGETS)}")
+    tree = base.model_dump(mode="json")
+    for dotted_key, value in BUDGETS[budget].items():
+        node = tree
+        *parents, leaf = dotted_key.split(".")
+        for part in parents:
+            node = node[part]
+        node[leaf] = value
+    return MosrConfig.model_validate(tree)
+
+
+def method_config(config: MosrConfig, method: str) -> MosrConfig:
+    tree = config.model_dump(mode="json")
+    tree["train"]["method"] = method
+    return MosrConfig.model_validate(tree)
+
+
+def _stage_settings(config: MosrConfig, *sections: str, **extra: Any) -> dict[str, Any]:
+    dumped = config.model_dump(mode="json")
+    settings = {section: dumped[section] for section in ("model", "data", *sections)}
+    settings.update(extra)
+    return settings
+
+
+def _load(config: MosrConfig, adapter: str | None = None):
+    from mosr.models import load_model
+
+    return load_model(
+        config.model.name, adapter=adapter, dtype=config.model.dtype,
+        device=config.model.device, trust_remote_code=config.model.trust_remote_code,
+    )
+
+
+def run_pipeline(
+    config: MosrConfig,
+    out_dir: Path,
+    budget: str = "default",
+    methods: tuple[str, ...] = RUN_METHODS,
+    on_stage: Callable[[StageRecord], None] | None = None,
+) -> Path:
+    """Run the whole study into ``out_dir`` and return the path of the report."""
+    from mosr.analysis import plot_before_after, run_analysis
+    from mosr.evaluation import evaluate_model, validate_judges
+    from mosr.reporting import write_report
+    from mosr.training import train
+
+    config = budget_config(config, budget)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    dump_config(config, out_dir / "config.yaml")
+    runner = StageRunner(on_change=on_stage)
+
+    # 1. Where do the over-refusal prompts sit in the base model's representations?
+    base_analysis_dir = out_dir / "analysis" / "base"
+    runner.run(
+        "analysis: base", base_analysis_dir, _stage_settings(config, "analysis"),
+        lambda: run_analysis(config, *_load(config), out_dir=base_analysis_dir),
+    )
+
+    # 2. How far can the judges be trusted? Scored against human labels.
+    judges_dir = out_dir / "judges"
+    runner.run("judges: validate", judges_dir, _stage_settings(config, "evaluate"),
+               lambda: validate_judges(judges_dir, data_dir=config.data.data_dir))
+
+    # 3. Train every defence with the same data, seed and budget.
+    adapters: dict[str, Path] = {}
+    for method in methods:
+        method_cfg = method_config(config, method)
+        train_dir = out_dir / "train" / method
+        runner.run(f"train: {method}", train_dir, _stage_settings(method_cfg, "train"),
+                   lambda cfg=method_cfg, folder=train_dir: train(cfg, folder))
+        adapters[method] = train_dir / "adapter"
+
+    # 4. Evaluate the base model and every adapter on the same prompts.
+    base_eval_dir = out_dir / "evaluate" / "base"
+    runner.run("evaluate: base", base_eval_dir, _stage_settings(config, "evaluate"),
+               lambda: evaluate_model(*_load(config), config.evaluate, base_eval_dir, data_dir=config.data.data_dir))
+    for method, adapter in adapters.items():
+        eval_dir = out_dir / "evaluate" / method
+        settings = _stage_settings(config, "evaluate", method=method, adapter=_adapter_stamp(adapter))
+        runner.run(
+            f"evaluate: {method}", eval_dir, settings,
+            lambda folder=eval_dir, path=adapter: evaluate_model(
+                *_load(config, str(path)), config.evaluate, folder,
+                data_dir=config.data.data_dir, base_results=base_eval_dir / "results.json",
+            ),
+        )
+
+    # 5. Where do the prompts sit after training?
+    for method in ANALYSED_METHODS:
+        if method not in adapters:
+            continue
+        folder = out_dir / "analysis" / method
+        settings = _stage_settings(config, "analysis", method=method, adapter=_adapter_stamp(adapters[method]))
+
+        def analyse_adapter(folder: Path = folder, method: str = method) -> None:
+            after = run_analysis(config, *_load(config, str(adapters[method])), out_dir=folder)
+            before = run_analysis(config, *_load(config), out_dir=base_analysis_dir)
+            plot_before_after(before, after, folder, label_after=method)
+
+        runner.run(f"analysis: {method}", folder, settings, analyse_adapter)
+
+    # 6. The report is cheap, so it is always rewritten.
+    return write_report(out_dir)
+
+
+def _adapter_stamp(adapter: Path) -> str:
+    """Identify an adapter by its weights file's size and modification time (retraining changes both)."""
+    weights = adapter / "adapter_model.safetensors"
+    if not weights.exists():
+        return str(adapter)
+    stat = weights.stat()
+    return f"{adapter}:{stat.st_size}:{int(stat.st_mtime)}"
+
+
+def load_run_config(preset: str | None, overrides: dict[str, Any]) -> MosrConfig:
+    return load_config(preset or "smollm2-135m", overrides)
