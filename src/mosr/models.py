@@ -19,7 +19,8 @@ from importlib import metadata
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 
 from mosr.errors import ModelError, PromptTooLongError
 
@@ -207,20 +208,28 @@ def resolve_model_source(name: str) -> tuple[str, str]:
     return name, "float32"
 
 
-def _load_error(name: str, error: Exception) -> ModelError:
+def _load_error(name: str, source: str, error: Exception) -> ModelError:
     text = str(error)
+    first_line = text.strip().splitlines()[0] if text.strip() else type(error).__name__
     if "trust_remote_code" in text:
         return ModelError(
             f"model {name!r} needs its own code from the model repository; pass --trust-remote-code "
-            "only if you trust that code"
+            "(config: model.trust_remote_code=true) only if you trust that code"
         )
-    if _hub_offline() or "offline" in text.lower() or "connect" in text.lower() or "resolve" in text.lower():
-        return ModelError(
-            f"model {name!r} is not in the local Hugging Face cache and the Hub cannot be reached "
-            "(HF_HUB_OFFLINE is set or there is no network); download it on a machine with network "
-            "(huggingface-cli download ID) or pass a local folder"
-        )
-    return ModelError(f"failed to load model {name!r}: {text.splitlines()[0] if text else type(error).__name__}")
+    if Path(source).exists():
+        return ModelError(f"failed to load model from folder {source}: {first_line}")
+    return ModelError(
+        f"model {name!r} is not in the local Hugging Face cache and the Hub cannot be reached "
+        f"({'HF_HUB_OFFLINE is set' if _hub_offline() else first_line}); download it where there is "
+        "network (huggingface-cli download ID) and copy the cache, or pass a local folder"
+    )
+
+
+def _check_remote_code(name: str, source: str, trust_remote_code: bool) -> None:
+    """Refuse early, with a clear message, a model whose config needs repository code."""
+    config = AutoConfig.from_pretrained(source, trust_remote_code=trust_remote_code)
+    if getattr(config, "auto_map", None) and not trust_remote_code and config.model_type not in CONFIG_MAPPING:
+        raise ValueError("trust_remote_code")
 
 
 def load_tokenizer(source: str, trust_remote_code: bool = False) -> PreTrainedTokenizerBase:
@@ -261,12 +270,13 @@ def load_model(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", category=FutureWarning)
+            _check_remote_code(name, source, trust_remote_code)
             tokenizer = load_tokenizer(source, trust_remote_code)
             model = AutoModelForCausalLM.from_pretrained(
                 source, dtype=DTYPES[dtype_name], trust_remote_code=trust_remote_code
             )
     except (OSError, ValueError) as error:
-        raise _load_error(name, error) from None
+        raise _load_error(name, source, error) from None
 
     model.to(resolve_device(device))
     model.eval()

@@ -45,6 +45,7 @@ def generate_command(
     batch_size: int = typer.Option(16, "--batch-size", min=1, help="Prompts per forward pass."),
     dtype: str = typer.Option(None, "--dtype", help="auto, float32, bfloat16 or float16."),
     on_long_prompt: str = typer.Option(None, "--on-long-prompt", help="truncate (warn) or error."),
+    trust_remote_code: bool = typer.Option(None, "--trust-remote-code", help="Allow code from the model repository."),
     encoding: str = typer.Option(None, "--encoding", help="Text encoding of local data files (default utf-8)."),
     data_dir: str = DATA_DIR_OPTION,
     config: str = CONFIG_OPTION,
@@ -59,7 +60,8 @@ def generate_command(
     cfg = build_config(
         config, set_options,
         model__name=model, model__adapter=adapter, model__dtype=dtype,
-        model__on_long_prompt=on_long_prompt, data__data_dir=data_dir, data__encoding=encoding,
+        model__on_long_prompt=on_long_prompt, model__trust_remote_code=trust_remote_code,
+        data__data_dir=data_dir, data__encoding=encoding,
     )
     ensure_writable_file(out)
     records = load_prompts(dataset, data_dir=cfg.data.data_dir, encoding=cfg.data.encoding, limit=limit, seed=cfg.data.seed)
