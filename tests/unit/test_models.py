@@ -19,7 +19,7 @@ def test_unknown_model_name_lists_aliases():
 
 def test_missing_alias_package_gives_install_hint(monkeypatch):
     fake = GgufAlias(
-        name="fake", distributions=("mosr-no-such-distribution",), file_names=("x.gguf",),
+        name="fake", distributions=("mosr-no-such-distribution",), file_pattern="x.gguf",
         install_hint="pip install mosr-no-such-distribution",
     )
     monkeypatch.setitem(models.ALIASES, "fake", fake)
