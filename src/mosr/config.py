@@ -51,15 +51,41 @@ class DataConfig(Section):
 
 
 class AnalysisConfig(Section):
-    benign: list[str] = Field(default_factory=lambda: ["alpaca_eval"])
-    malicious: list[str] = Field(default_factory=lambda: ["advbench", "harmbench_val"])
-    pseudo: list[str] = Field(default_factory=lambda: ["xstest_safe", "oktest", "phtest_harmless"])
-    limit: int = Field(200, ge=2, description="Prompts per group (sampled by seed).")
-    layers: list[int] | None = Field(None, description="Layers to analyse; None means all.")
-    batch_size: int = Field(16, ge=1, le=4096)
-    behaviour_max_new_tokens: int = Field(48, ge=1, le=4096)
-    behaviour_limit: int = Field(100, ge=0, description="Pseudo-malicious prompts generated for AUROC.")
-    bins: int = Field(40, ge=5, le=1000, description="Histogram bins of the overlap coefficient.")
+    """Representation analysis: prompt groups, layers, probe, overlap histograms and the behaviour link."""
+
+    benign: list[str] = Field(default_factory=lambda: ["alpaca_eval"], description="Datasets of benign prompts.")
+    malicious: list[str] = Field(
+        default_factory=lambda: ["advbench", "harmbench_val"], description="Datasets of malicious prompts."
+    )
+    pseudo: list[str] = Field(
+        default_factory=lambda: ["xstest_safe", "oktest", "phtest_harmless"],
+        description="Datasets of pseudo-malicious (over-refusal) prompts.",
+    )
+    limit: int = Field(
+        200, ge=2, description="Prompts per group, split evenly across the group's datasets (sampled by data.seed)."
+    )
+    layers: list[int] | None = Field(
+        None, description="Layers to analyse (layer l = output of decoder block l); None means all."
+    )
+    target_layers: list[int] | None = Field(
+        None, description="Layers plotted besides the best one; None means floor(L/3) and 2 floor(L/3)."
+    )
+    batch_size: int = Field(16, ge=1, le=4096, description="Prompts per forward pass and per generation batch.")
+    test_fraction: float = Field(0.3, gt=0.0, lt=1.0, description="Held-out share of the probe's stratified split.")
+    probe_c: float = Field(1.0, gt=0.0, description="Inverse L2 strength C of the logistic-regression probe.")
+    bins: int = Field(40, ge=5, le=1000, description="Histogram bins of the overlap coefficient and the plots.")
+    behaviour_limit: int = Field(
+        100, ge=0, description="Pseudo-malicious prompts answered and judged for the refusal AUROC; 0 skips it."
+    )
+    behaviour_max_new_tokens: int = Field(48, ge=1, le=4096, description="Generated tokens per judged response.")
+    judge: str = Field("refusal_phrases", description="Refusal judge name from the judge registry.")
+    refusal_labels: list[Literal["refusal", "partial", "degenerate", "compliance"]] = Field(
+        default_factory=lambda: ["refusal", "partial"],
+        description="Judge labels counted as a refusal for the refusal rate and AUROC.",
+    )
+    reuse_representations: bool = Field(
+        True, description="Reuse stored representations whose index matches the model, adapter and prompts."
+    )
 
 
 class MosrConfig(Section):
