@@ -34,6 +34,7 @@ class MultipleChoiceRecord(Record):
     choices: list[str]
     answer: int = Field(ge=0)
     context: str | None = None
+    category: str | None = Field(None, description="Subject or category, e.g. the MMLU subject.")
 
 
 class LabelledCompletion(Record):
@@ -48,6 +49,7 @@ class LabelledCompletion(Record):
     label_source: str = Field(description="Who labelled: 'human majority', 'gpt-4', ...")
     group: Group | None = None
     model: str | None = None
+    meta: dict[str, Any] = Field(default_factory=dict)
 
 
 class JailbreakTemplate(Record):
@@ -67,3 +69,4 @@ class AttackArtifact(Record):
     target_model: str
     category: str | None = None
     suffix: str | None = Field(None, description="Adversarial suffix alone, where the attack appends one.")
+    meta: dict[str, Any] = Field(default_factory=dict)
