@@ -18,7 +18,7 @@ from mosr.data.spec import DatasetSpec, Lookup
 from mosr.errors import DataError
 
 GLOB_CHARACTERS = frozenset("*?[")
-# Problems listed in one error message; the rest are counted.
+# Problems listed in one error message. The rest are only counted.
 MAX_LISTED_PROBLEMS = 10
 
 
@@ -29,7 +29,7 @@ class BuildResult:
 
 
 def resolve_files(spec: DatasetSpec, data_dir: Path) -> list[tuple[Path, str]]:
-    """The dataset's files as (absolute path, path relative to the data folder), in a stable order."""
+    """List the dataset's files as (absolute path, path relative to the data folder), in sorted order."""
     found: list[tuple[Path, str]] = []
     for pattern in spec.files:
         if GLOB_CHARACTERS & set(pattern):
@@ -122,7 +122,7 @@ def build_records(
     fields: Mapping[str, Source] | None = None,
     id_source: Source | None = None,
 ) -> BuildResult:
-    """Build one record per row; rows that break a rule become problems, never silent drops."""
+    """Build one record per row. A row that breaks a rule becomes a problem, never a silent drop."""
     record_type = spec.record_type
     field_rules = {name: as_expr(source) for name, source in (fields or spec.fields).items()}
     group = spec.group_expr()
@@ -177,7 +177,7 @@ def _describe_row(row: Mapping[str, Any]) -> str:
 
 
 def problems_message(subject: str, problems: list[str]) -> str:
-    """One error message listing the first problems and counting the rest."""
+    """Format one error message that lists the first problems and counts the rest."""
     listed = "\n".join(f"  - {problem}" for problem in problems[:MAX_LISTED_PROBLEMS])
     more = len(problems) - MAX_LISTED_PROBLEMS
     tail = f"\n  ... and {more} more" if more > 0 else ""

@@ -5,10 +5,10 @@ A registry entry maps each record field to a source. A plain string is a column 
 below cover every other rule the benchmarks need, so that adding a dataset means writing
 a registry entry, not a new loader function.
 
-Rows are plain dicts. Besides the file's own columns they carry virtual columns set by the
-reader: ``_row`` (0-based position in the file), ``_file`` (path relative to the data
-folder), ``_key`` and ``_item`` (key and position inside a JSON object of lists) and
-``_value`` (a JSON item that is not an object, or a line of a text file).
+Rows are plain dicts. Besides the file's own columns, the reader adds virtual columns.
+``_row`` is the 0-based position in the file and ``_file`` the path relative to the data
+folder. ``_key`` and ``_item`` are the key and position inside a JSON object of lists.
+``_value`` is a JSON item that is not an object, or one line of a text file.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ VIRTUAL_COLUMNS = frozenset({"_row", "_file", "_key", "_item", "_value"})
 
 
 class RowError(ValueError):
-    """A row whose value does not fit the rule; the builder adds the file and id to the message."""
+    """A row value that does not fit a rule. The builder adds the file and the record id to the message."""
 
 
 def to_python(value: Any) -> Any:
@@ -48,7 +48,7 @@ def is_blank(value: Any) -> bool:
 
 
 class Expr:
-    """Base class of the rules; each subclass is a frozen dataclass."""
+    """Base class of the field rules. Each subclass is a frozen dataclass."""
 
     def evaluate(self, row: Mapping[str, Any]) -> Any:
         raise NotImplementedError
@@ -131,7 +131,7 @@ class Format(Expr):
 
 @dataclass(frozen=True)
 class JoinText(Expr):
-    """Non-blank parts joined by a separator; blank parts are left out with their separator."""
+    """Non-blank parts joined by a separator. A blank part is left out together with its separator."""
 
     parts: tuple[Source, ...]
     separator: str
@@ -149,7 +149,7 @@ _REQUIRED = object()
 
 @dataclass(frozen=True)
 class MapValue(Expr):
-    """A value translated through a table; with ``prefix=True`` the keys are prefixes tried in order.
+    """A value translated through a table. With ``prefix=True`` the keys are prefixes, tried in order.
 
     A value that matches no key is an error unless a default is given, so that a new label
     in a file is reported instead of being silently mislabelled.

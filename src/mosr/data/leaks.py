@@ -18,7 +18,7 @@ from mosr.data.records import (
 from mosr.errors import LeakError
 
 _WHITESPACE = re.compile(r"\s+")
-# Leaks listed per evaluation set in a LeakError message; the rest are counted.
+# Leaks listed per evaluation set in a LeakError message. The rest are only counted.
 MAX_LISTED_LEAKS = 10
 
 
@@ -28,7 +28,7 @@ def normalise_text(text: str) -> str:
 
 
 def record_text(record: Record) -> str:
-    """The text of a record that a model is asked about: the prompt, question, template or attack goal."""
+    """Return the text a model is asked about: the prompt, question, template or attack goal."""
     if isinstance(record, PromptRecord):
         return record.text
     if isinstance(record, MultipleChoiceRecord):

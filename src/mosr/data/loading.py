@@ -17,12 +17,12 @@ DATA_DIR_ENV = "MOSR_DATA_DIR"
 
 
 def list_datasets() -> list[DatasetSpec]:
-    """Every registry entry, in registry order."""
+    """Return every registry entry, in registry order."""
     return list(DATASETS.values())
 
 
 def get_spec(name: str) -> DatasetSpec:
-    """The registry entry called ``name``; an unknown name raises a DataError suggesting close names."""
+    """Look up a registry entry by name. An unknown name raises a DataError that suggests close names."""
     if name in DATASETS:
         return DATASETS[name]
     close = difflib.get_close_matches(name, list(DATASETS), n=3, cutoff=0.5)
@@ -31,7 +31,7 @@ def get_spec(name: str) -> DatasetSpec:
 
 
 def resolve_data_dir(data_dir: str | Path | None = None) -> Path:
-    """The benchmark folder: the argument if given, else $MOSR_DATA_DIR."""
+    """Return the benchmark folder: the argument if given, else $MOSR_DATA_DIR."""
     if data_dir is None or str(data_dir) == "":
         from_env = os.environ.get(DATA_DIR_ENV)
         if not from_env:
@@ -85,14 +85,14 @@ def load_prompts(
     spec = get_spec(name)
     if spec.kind != "prompts":
         raise DataError(
-            f"dataset {name} holds {spec.kind}, not prompts; use load_records, or pick a prompt dataset from `mosr data list`"
+            f"dataset {name} contains {spec.kind}, not prompts; use load_records, or pick a prompt dataset from `mosr data list`"
         )
     records = load_records(name, data_dir=data_dir, encoding=encoding, limit=limit, seed=seed)
     return [record for record in records if isinstance(record, PromptRecord)]
 
 
 def count_rows(name: str, data_dir: str | Path | None = None, encoding: str | None = None) -> int:
-    """The number of rows the dataset's files provide after its filters, without building records."""
+    """Count the rows the dataset's files provide after its filters, without building records."""
     spec = get_spec(name)
     return len(read_dataset_frame(spec, resolve_data_dir(data_dir), encoding))
 

@@ -17,7 +17,7 @@ ENCODING_HINT = "pass its encoding, e.g. --encoding latin-1 (or --encoding mac_r
 
 
 def decode_file(path: Path, encoding: str | None = None) -> str:
-    """Read a file as text; without an encoding it must be UTF-8 (a leading byte-order mark is dropped)."""
+    """Read a file as text. Without an encoding it must be UTF-8, and a leading byte-order mark is dropped."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -49,7 +49,7 @@ def read_table(
     json_path: Sequence[str] = (),
     json_layout: str = "records",
 ) -> pd.DataFrame:
-    """Parse a CSV, JSON, JSON Lines or one-value-per-line file; add the ``_row`` column (0-based position).
+    """Parse a CSV, JSON, JSON Lines or one-value-per-line file and add the ``_row`` column (0-based position).
 
     CSV cells are read as text, with no conversion of 'NA', 'None' or empty cells to NaN:
     MMLU has answer options that read 'None', and those must stay text.
@@ -71,7 +71,7 @@ def read_table(
 
 
 def format_for(path: Path) -> str:
-    """The reader format implied by a file's extension."""
+    """Return the reader format implied by a file's extension."""
     suffix = path.suffix.lower()
     formats = {".csv": "csv", ".json": "json", ".jsonl": "jsonl", ".lst": "lines", ".txt": "lines"}
     if suffix not in formats:
@@ -81,7 +81,7 @@ def format_for(path: Path) -> str:
 
 def _read_csv(path: Path, text: str) -> pd.DataFrame:
     try:
-        return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
     except pd.errors.EmptyDataError:
         raise DataError(f"{path} is empty; a CSV file needs a header row with the column names") from None
     except pd.errors.ParserError as error:
@@ -89,6 +89,14 @@ def _read_csv(path: Path, text: str) -> pd.DataFrame:
             f"{path} is not valid CSV: {_first_line(error)}. A field that contains commas, quotes or line "
             'breaks must be enclosed in double quotes, with each inner quote written twice ("")'
         ) from None
+    # When the first data row has more fields than the header, pandas silently turns the
+    # extra leading field into the row index instead of failing.
+    if not isinstance(frame.index, pd.RangeIndex):
+        raise DataError(
+            f"{path} is not valid CSV: the first data row (line 2) has more fields than the {len(frame.columns)} column name(s) in the header. "
+            'Enclose fields that contain commas in double quotes, or add the missing column names to the header'
+        )
+    return frame
 
 
 def _read_lines(path: Path, text: str) -> pd.DataFrame:
@@ -102,9 +110,9 @@ def _read_lines(path: Path, text: str) -> pd.DataFrame:
 
 def _read_jsonl(path: Path, text: str) -> pd.DataFrame:
     try:
-        return pd.read_json(io.StringIO(text), lines=True, dtype=False, convert_dates=False)
+        return pd.read_json(io.StringIO(text), lines=True, dtype=False)
     except ValueError:
-        # pandas does not say which line is broken; the standard parser does.
+        # pandas does not report which line is broken, but the standard parser does.
         for number, line in enumerate(text.splitlines(), start=1):
             if not line.strip():
                 continue
@@ -116,7 +124,7 @@ def _read_jsonl(path: Path, text: str) -> pd.DataFrame:
                     "Each line must hold one complete JSON object"
                 ) from None
             if not isinstance(item, dict):
-                raise DataError(f"{path} line {number} holds a JSON {type(item).__name__}; each line must hold one JSON object")
+                raise DataError(f"{path} line {number} contains a JSON {type(item).__name__}; each line must contain one JSON object")
         raise DataError(f"{path} is not valid JSON Lines; each line must hold one complete JSON object") from None
 
 

@@ -1,8 +1,7 @@
 """The registry: one declarative entry per benchmark in the data folder.
 
 Row counts (``expected_rows``) and licences are those stated by each benchmark's source
-repository, as recorded in the SOURCE.md file of its folder. Hub ids are the datasets an
-online user loads with ``--source hub``.
+repository. Hub ids name the datasets an online user loads with ``--source hub``.
 """
 
 from __future__ import annotations
@@ -52,7 +51,7 @@ ALPACA_LICENCE = "CC BY-NC 4.0 (Alpaca data)"
 XSTEST_FILE = "xstest/xstest_prompts.csv"
 XSTEST_FIELDS = {"text": "prompt", "category": "type"}
 XSTEST_META = {"focus": "focus", "note": "note", "label": "label"}
-# NOTE: the Hub column names (prompt, type, label, focus, note; split 'test') follow the
+# NOTE: the Hub column names (prompt, type, label, focus, note) and split 'test' follow the
 # walledai/XSTest dataset card and were not checked against a download.
 XSTEST_HUB = HubSource("walledai/XSTest", split="test", id=Col("_row"))
 
@@ -105,7 +104,10 @@ XSTEST_SPECS = [
 
 
 def harmbench_behaviors(name: str, split: str, expected_rows: int) -> DatasetSpec:
-    """A HarmBench text-behaviour split; a contextual behaviour's text is its context, a rule, then the request."""
+    """Build the entry of a HarmBench text-behaviour split.
+
+    A contextual behaviour's text is its context, a separator line, then the request.
+    """
     return DatasetSpec(
         name=name,
         kind="prompts",
@@ -354,7 +356,7 @@ BENIGN_SPECS = [
         meta={"reference_generator": "generator"},
         expected_rows=805,
         # NOTE: the config and split names follow the tatsu-lab/alpaca_eval loading script and are
-        # unverified here; a script-only dataset fails under datasets 5 with a DataError.
+        # unverified here. A script-only dataset fails under datasets 5 with a DataError.
         hub=HubSource("tatsu-lab/alpaca_eval", config="alpaca_eval_gpt4_baseline", split="eval"),
     ),
     DatasetSpec(
@@ -437,7 +439,7 @@ MULTIPLE_CHOICE_SPECS = [
         fields={"question": "goal", "choices": ListOf(("sol1", "sol2")), "answer": ToInt("label")},
         expected_rows=1838,
         # NOTE: ybisk/piqa is published with a loading script, which datasets 5 no longer runs;
-        # load_hub then raises a DataError that says so.
+        # load_hub then raises a DataError that reports this.
         hub=HubSource("ybisk/piqa", split="validation"),
     ),
     DatasetSpec(
@@ -561,8 +563,8 @@ LABELLED_SPECS = [
             "prompt": "Request",
             "completion": "Response",
             "label": MapValue("Response_cls", REFUSAL_LABELS),
-            # NOTE: the repository does not say which model the judge used; the PHTest paper
-            # describes an LLM classifier. Treat these labels as a judge's, not as ground truth.
+            # NOTE: the repository does not name the model behind the judge, so treat these
+            # labels as a judge's output, not as ground truth.
             "label_source": Const("automatic judge (PHTest authors)"),
             "model": "model",
         },
@@ -605,7 +607,10 @@ JBB_ARTIFACT_SUFFIX = AdversarialSuffix(
 
 
 def jbb_artifacts(name: str, attack: str, expected_rows: int, description: str) -> DatasetSpec:
-    """JailbreakBench artifacts of one attack ('*' for all); null prompts mark failed attacks and are skipped."""
+    """Build the entry of one JailbreakBench attack ('*' for all).
+
+    Null prompts mark failed attacks, so the entry filters them out.
+    """
     return DatasetSpec(
         name=name,
         kind="artifacts",

@@ -43,7 +43,7 @@ TEXT_FIELDS: dict[str, str] = {
 
 @dataclass(frozen=True)
 class RowFilter:
-    """Keep the rows whose ``column`` is one of ``values``; with ``not_null``, the rows where it is set."""
+    """A row filter: keep the rows whose ``column`` is one of ``values``, or with ``not_null`` the rows where it is set."""
 
     column: str
     values: tuple[Any, ...] = ()
@@ -111,7 +111,7 @@ class HubSource:
 class DatasetSpec:
     """One registry entry: the files of a benchmark and how their rows become records.
 
-    ``files`` are paths relative to the data folder; glob patterns select several files,
+    ``files`` are paths relative to the data folder. Glob patterns select several files,
     read in sorted order. ``path_pattern`` is a regular expression with named groups,
     matched against each file's relative path, whose groups become columns (the model name
     in a file name, for example). ``id`` gives the source id; the record id is

@@ -17,7 +17,7 @@ FRACTION_TOLERANCE = 1e-6
 
 
 def stable_hash(seed: int, record_id: str) -> int:
-    """A 64-bit hash of (seed, id) that is the same on every machine and Python run."""
+    """Hash (seed, id) to 64 bits, with the same result on every machine and Python run."""
     digest = hashlib.blake2b(f"{seed}\x00{record_id}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big")
 
@@ -43,7 +43,7 @@ def split_records(records: Sequence[R], fractions: Mapping[str, float], seed: in
 
     Records are ordered by a seeded hash of their ids and cut at the cumulative fractions,
     rounded to whole records. The result depends only on the set of ids, the fractions and
-    the seed, not on the input order; each part is returned in hash order.
+    the seed, not on the input order. Each part is returned in hash order.
     """
     if not fractions:
         raise ConfigError("fractions is empty; give at least one split name and fraction, e.g. {'train': 0.8, 'val': 0.2}")

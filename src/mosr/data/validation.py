@@ -56,8 +56,8 @@ def validate_path(path: str | Path, encoding: str | None = None) -> ValidationRe
 
     A file that belongs to a registry entry (matched by its path under the data folder)
     is checked against that entry's rules. Any other file must be a table with a prompt
-    column (one of PROMPT_COLUMNS); its texts must be non-blank and its ids, if it has an
-    id column, unique.
+    column (one of PROMPT_COLUMNS) whose texts are non-blank. If it has an id column
+    (one of ID_COLUMNS), its ids must be unique.
     """
     path = Path(path).expanduser()
     report = ValidationReport(target=str(path))
@@ -77,7 +77,7 @@ def validate_path(path: str | Path, encoding: str | None = None) -> ValidationRe
 
 
 def registry_spec_for(path: Path) -> DatasetSpec | None:
-    """The first registry entry that reads this file, judged by the end of its path (unfiltered entries first)."""
+    """Find the registry entry that reads this file, judged by the end of its path (unfiltered entries first)."""
     posix = path.resolve().as_posix()
     matches = [
         spec
