@@ -31,7 +31,7 @@ def test_csv_with_unclosed_quote(tmp_path):
         load_records("oktest", data_dir=tmp_path)
     message = str(caught.value)
     assert "OKTest.csv" in message
-    assert "row 2" in message
+    assert "EOF inside string starting at line 3" in message
     assert "double quotes" in message
 
 

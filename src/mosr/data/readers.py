@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import io
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -86,7 +87,7 @@ def _read_csv(path: Path, text: str) -> pd.DataFrame:
         raise DataError(f"{path} is empty; a CSV file needs a header row with the column names") from None
     except pd.errors.ParserError as error:
         raise DataError(
-            f"{path} is not valid CSV: {_first_line(error)}. A field that contains commas, quotes or line "
+            f"{path} is not valid CSV: {_csv_parser_message(error)}. A field that contains commas, quotes or line "
             'breaks must be enclosed in double quotes, with each inner quote written twice ("")'
         ) from None
     # When the first data row has more fields than the header, pandas silently turns the
@@ -170,6 +171,12 @@ def _frame_of_items(path: Path, items: list[Any]) -> pd.DataFrame:
         f"{path}: item {position} of the list is a JSON {type(items[position]).__name__}; "
         "the list must hold only JSON objects, or only plain values"
     )
+
+
+def _csv_parser_message(error: Exception) -> str:
+    """Return pandas' parser message with its 0-based 'row' of an unclosed quote as a 1-based line."""
+    message = _first_line(error)
+    return re.sub(r"starting at row (\d+)", lambda match: f"starting at line {int(match.group(1)) + 1}", message)
 
 
 def _first_line(error: Exception) -> str:
