@@ -30,8 +30,11 @@ BUDGETS: dict[str, dict[str, Any]] = {
         "analysis.limit": 24,
         "analysis.behaviour_limit": 12,
         "train.max_steps": 4,
-        "train.n_erasure": 16,
-        "train.n_retain": 24,
+        "train.data.n_erasure": 12,
+        "train.data.n_benign": 12,
+        "train.data.n_pseudo": 8,
+        "train.data.n_refusal": 8,
+        "train.data.completion_max_new_tokens": 24,
         "train.checkpoint_every": 2,
         "evaluate.suite": "quick",
         "evaluate.limit": 8,
@@ -56,9 +59,11 @@ def budget_config(base: MosrConfig, budget: str) -> MosrConfig:
     return MosrConfig.model_validate(tree)
 
 
-def method_config(config: MosrConfig, method: str) -> MosrConfig:
+def method_config(config: MosrConfig, method: str, completion_cache: Path) -> MosrConfig:
+    """The run's config with ``method`` selected and the harmful completions shared by all methods."""
     tree = config.model_dump(mode="json")
     tree["train"]["method"] = method
+    tree["train"]["data"]["completion_cache_dir"] = str(completion_cache)
     return MosrConfig.model_validate(tree)
 
 
@@ -87,9 +92,8 @@ def run_pipeline(
 ) -> Path:
     """Run the whole study into ``out_dir`` and return the path of the report."""
     from mosr.analysis import plot_before_after, run_analysis
-    from mosr.evaluation import evaluate_model, validate_judges
+    from mosr.evaluation.validation import validate_judges
     from mosr.reporting import write_report
-    from mosr.training import train
 
     config = budget_config(config, budget)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -111,26 +115,21 @@ def run_pipeline(
     # 3. Train every defence with the same data, seed and budget.
     adapters: dict[str, Path] = {}
     for method in methods:
-        method_cfg = method_config(config, method)
+        method_cfg = method_config(config, method, out_dir / "data")
         train_dir = out_dir / "train" / method
         runner.run(f"train: {method}", train_dir, _stage_settings(method_cfg, "train"),
-                   lambda cfg=method_cfg, folder=train_dir: train(cfg, folder))
+                   lambda cfg=method_cfg, folder=train_dir: train_stage(cfg, folder))
         adapters[method] = train_dir / "adapter"
 
     # 4. Evaluate the base model and every adapter on the same prompts.
     base_eval_dir = out_dir / "evaluate" / "base"
     runner.run("evaluate: base", base_eval_dir, _stage_settings(config, "evaluate"),
-               lambda: evaluate_model(*_load(config), config.evaluate, base_eval_dir, data_dir=config.data.data_dir))
+               lambda: evaluate_stage(config, None, base_eval_dir, None))
     for method, adapter in adapters.items():
         eval_dir = out_dir / "evaluate" / method
         settings = _stage_settings(config, "evaluate", method=method, adapter=_adapter_stamp(adapter))
-        runner.run(
-            f"evaluate: {method}", eval_dir, settings,
-            lambda folder=eval_dir, path=adapter: evaluate_model(
-                *_load(config, str(path)), config.evaluate, folder,
-                data_dir=config.data.data_dir, base_results=base_eval_dir / "results.json",
-            ),
-        )
+        runner.run(f"evaluate: {method}", eval_dir, settings,
+                   lambda folder=eval_dir, path=adapter: evaluate_stage(config, path, folder, base_eval_dir))
 
     # 5. Where do the prompts sit after training?
     for method in ANALYSED_METHODS:
@@ -148,6 +147,53 @@ def run_pipeline(
 
     # 6. The report is cheap, so it is always rewritten.
     return write_report(out_dir)
+
+
+def train_stage(config: MosrConfig, out_dir: Path) -> Path:
+    """Train into ``out_dir``, resuming an interrupted run of the same config, restarting a stale one."""
+    import json
+    import shutil
+
+    from mosr.training.checkpoint import config_fingerprint
+    from mosr.training.trainer import train
+
+    run_file = out_dir / "run.json"
+    resume = False
+    if run_file.exists():
+        stored = json.loads(run_file.read_text(encoding="utf-8")).get("fingerprint")
+        if stored == config_fingerprint(config):
+            resume = True
+        else:
+            logger.warning("%s holds training with other settings; starting it again", out_dir)
+            shutil.rmtree(out_dir)
+    return train(config, out_dir, resume=resume)
+
+
+def _base_nll(base_eval_dir: Path | None) -> dict[str, float] | None:
+    """Per-prompt reference NLL of the base model, so adapters are compared on the same ids."""
+    import json
+
+    path = base_eval_dir / "results.json" if base_eval_dir else None
+    if path is None or not path.exists():
+        return None
+    results = json.loads(path.read_text(encoding="utf-8"))
+    merged: dict[str, float] = {}
+    for task in results.get("capability", {}).get("reference_nll", {}).values():
+        merged.update(task.get("per_id") or {})
+    return merged or None
+
+
+def evaluate_stage(config: MosrConfig, adapter: Path | None, out_dir: Path, base_eval_dir: Path | None) -> None:
+    from mosr.evaluation.runner import PromptSettings, evaluate_model
+
+    model, tokenizer = _load(config, str(adapter) if adapter else None)
+    prompts = PromptSettings(
+        max_prompt_tokens=config.model.max_prompt_tokens,
+        on_long_prompt=config.model.on_long_prompt,
+        system_prompt=config.model.system_prompt,
+    )
+    evaluate_model(model, tokenizer, config.evaluate, out_dir, _base_nll(base_eval_dir),
+                   data_dir=config.data.data_dir, encoding=config.data.encoding, prompts=prompts)
 
 
 def _adapter_stamp(adapter: Path) -> str:

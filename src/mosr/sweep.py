@@ -66,10 +66,8 @@ def point_name(point: dict[str, Any], swept_keys: list[str]) -> str:
 
 def run_sweep(grid_path: Path, out_dir: Path, preset: str | None = None, data_dir: str | None = None) -> Path:
     """Run every grid point (skipping finished ones) and return the path of the table."""
-    from mosr.evaluation import evaluate_model
-    from mosr.models import load_model
+    from mosr.pipeline import evaluate_stage, train_stage
     from mosr.reporting import headline_metrics, plot_pareto
-    from mosr.training import train
 
     grid = read_grid(grid_path)
     swept_keys = list(grid["grid"])
@@ -87,14 +85,10 @@ def run_sweep(grid_path: Path, out_dir: Path, preset: str | None = None, data_di
 
         dumped = config.model_dump(mode="json")
         runner.run("train", folder / "train", {k: dumped[k] for k in ("model", "data", "train")},
-                   lambda: train(config, folder / "train"))
+                   lambda cfg=config, folder=folder: train_stage(cfg, folder / "train"))
 
-        def evaluate(cfg=config, folder=folder) -> None:
-            model, tokenizer = load_model(cfg.model.name, adapter=str(folder / "train" / "adapter"),
-                                          dtype=cfg.model.dtype, device=cfg.model.device)
-            evaluate_model(model, tokenizer, cfg.evaluate, folder / "evaluate", data_dir=cfg.data.data_dir)
-
-        runner.run("evaluate", folder / "evaluate", {k: dumped[k] for k in ("model", "data", "train", "evaluate")}, evaluate)
+        runner.run("evaluate", folder / "evaluate", {k: dumped[k] for k in ("model", "data", "train", "evaluate")},
+                   lambda cfg=config, folder=folder: evaluate_stage(cfg, folder / "train" / "adapter", folder / "evaluate", None))
 
         metrics = headline_metrics(folder / "evaluate" / "results.json")
         rows.append({"point": folder.name, **{k: point[k] for k in swept_keys}, **metrics})
