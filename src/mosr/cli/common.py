@@ -17,7 +17,8 @@ from rich.logging import RichHandler
 from mosr.config import MosrConfig, load_config, parse_override
 from mosr.errors import MosrError
 
-console = Console(stderr=True)
+# soft_wrap keeps messages on one line in logs and tests; rich otherwise wraps at 80 columns off a terminal.
+console = Console(stderr=True, soft_wrap=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
 CONFIG_OPTION = typer.Option(None, "--config", "-c", help="YAML preset: a path or a name under configs/.")
@@ -79,7 +80,7 @@ def ensure_writable_dir(path: Path) -> Path:
         probe.write_text("")
         probe.unlink()
     except OSError as error:
-        raise MosrError(f"output folder {path} is not writable ({error.strerror}); choose another with --out") from None
+        raise MosrError(f"output folder {path} is not writable ({error.strerror or error}); choose another with --out") from None
     return path
 
 
