@@ -1,0 +1,5 @@
+"""Allow ``python -m mosr``."""
+
+from mosr.cli import main
+
+main()

@@ -1,0 +1,5 @@
+"""Allow ``python -m mosr.cli`` (and ``accelerate launch -m mosr.cli``)."""
+
+from mosr.cli import main
+
+main()
