@@ -48,7 +48,7 @@ def read_grid(path: Path) -> dict[str, Any]:
 
 
 def grid_points(grid: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every combination of the grid's values, each merged over the fixed overrides."""
+    """Expand the grid into every combination of its values, each merged over the fixed overrides."""
     keys = list(grid["grid"])
     points = []
     for values in itertools.product(*(grid["grid"][k] for k in keys)):
