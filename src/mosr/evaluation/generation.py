@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -31,19 +32,33 @@ def _left_pad(batch: Sequence[Sequence[int]], pad_id: int, device: torch.device)
     return input_ids.to(device), attention_mask.to(device)
 
 
+@dataclass(frozen=True)
+class Generation:
+    """One response: decoded text, number of generated tokens, and whether an end-of-turn token ended it.
+
+    ``text`` is stripped; ``raw`` keeps leading spaces, for joining a continuation to a prefill.
+    """
+
+    text: str
+    num_tokens: int
+    stopped: bool
+    raw: str = ""
+
+
 @torch.inference_mode()
-def generate_batched(
+def generate_detailed(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
     prompt_ids: Sequence[Sequence[int]],
     max_new_tokens: int = 256,
     batch_size: int = 16,
-    on_batch_done: Callable[[list[int], list[str]], None] | None = None,
-) -> list[str]:
+    on_batch_done: Callable[[list[int], list[Generation]], None] | None = None,
+) -> list[Generation]:
     """Generate greedy responses for tokenised prompts, returned in input order.
 
-    Prompts are sorted by length so each batch pads little; ``on_batch_done(indices, texts)``
+    Prompts are sorted by length so each batch pads little; ``on_batch_done(indices, results)``
     fires after every batch, which lets callers append results to a cache as they arrive.
+    Generation stops at the tokenizer's end-of-turn tokens or after ``max_new_tokens``.
     """
     if not prompt_ids:
         return []
@@ -51,7 +66,7 @@ def generate_batched(
     device = next(model.parameters()).device
     stops = stop_token_ids(tokenizer)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stops[0]
-    results: list[str | None] = [None] * len(prompt_ids)
+    results: list[Generation | None] = [None] * len(prompt_ids)
 
     for start in range(0, len(order), batch_size):
         indices = order[start:start + batch_size]
@@ -65,10 +80,44 @@ def generate_batched(
             pad_token_id=pad_id,
         )
         new_tokens = output[:, input_ids.shape[1]:]
-        texts = [tokenizer.decode(row, skip_special_tokens=True).strip() for row in new_tokens]
-        for index, text in zip(indices, texts):
-            results[index] = text
+        batch_results = [_decode_row(tokenizer, row.tolist(), stops) for row in new_tokens]
+        for index, result in zip(indices, batch_results):
+            results[index] = result
         if on_batch_done is not None:
-            on_batch_done(indices, texts)
+            on_batch_done(indices, batch_results)
 
-    return [text if text is not None else "" for text in results]
+    return [r if r is not None else Generation("", 0, False) for r in results]
+
+
+def _decode_row(tokenizer: PreTrainedTokenizerBase, row: list[int], stops: Sequence[int]) -> Generation:
+    """Cut a generated row at its first stop token; padding after the stop is not counted."""
+    stop_set = set(stops)
+    length = len(row)
+    stopped = False
+    for position, token in enumerate(row):
+        if token in stop_set:
+            length, stopped = position, True
+            break
+    raw = tokenizer.decode(row[:length], skip_special_tokens=True)
+    return Generation(text=raw.strip(), num_tokens=length, stopped=stopped, raw=raw)
+
+
+def generate_batched(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    prompt_ids: Sequence[Sequence[int]],
+    max_new_tokens: int = 256,
+    batch_size: int = 16,
+    on_batch_done: Callable[[list[int], list[str]], None] | None = None,
+) -> list[str]:
+    """Generate greedy responses for tokenised prompts and return only the texts, in input order.
+
+    Same contract as ``generate_detailed``; ``on_batch_done(indices, texts)`` gets the texts.
+    """
+    callback = None
+    if on_batch_done is not None:
+        def callback(indices: list[int], batch: list[Generation]) -> None:
+            on_batch_done(indices, [g.text for g in batch])
+
+    results = generate_detailed(model, tokenizer, prompt_ids, max_new_tokens, batch_size, callback)
+    return [g.text for g in results]

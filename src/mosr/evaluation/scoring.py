@@ -1,0 +1,175 @@
+"""Log-likelihood scoring: continuation log-probabilities, multiple-choice accuracy, reference NLL, perplexity.
+
+All scores are in nats. Multiple-choice questions are scored as in lm-evaluation-harness's
+log-likelihood tasks: each choice is a continuation of the question context, ``acc`` picks the
+choice with the largest summed log-probability, ``acc_norm`` divides that sum by the number of
+characters of the choice (so long choices are not penalised for length).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import torch
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from mosr.data.records import MultipleChoiceRecord, PromptRecord
+from mosr.models import fit_prompt
+
+logger = logging.getLogger(__name__)
+
+
+@torch.inference_mode()
+def continuation_logprobs(
+    model: PreTrainedModel,
+    pairs: Sequence[tuple[Sequence[int], Sequence[int]]],
+    batch_size: int = 16,
+    pad_id: int = 0,
+) -> list[list[float]]:
+    """Log-probability of each continuation token given its context, for (context_ids, continuation_ids) pairs.
+
+    Sequences are right-padded: positions stay correct without a position-id shift, and padded
+    positions are never read. Each context must hold at least one token.
+    """
+    device = next(model.parameters()).device
+    results: list[list[float]] = [[] for _ in pairs]
+    order = sorted(range(len(pairs)), key=lambda i: len(pairs[i][0]) + len(pairs[i][1]))
+    for start in range(0, len(order), batch_size):
+        indices = order[start:start + batch_size]
+        sequences = [list(pairs[i][0]) + list(pairs[i][1]) for i in indices]
+        width = max(len(s) for s in sequences)
+        input_ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
+        attention_mask = torch.zeros((len(sequences), width), dtype=torch.long)
+        for row, sequence in enumerate(sequences):
+            input_ids[row, : len(sequence)] = torch.tensor(sequence, dtype=torch.long)
+            attention_mask[row, : len(sequence)] = 1
+        logits = model(input_ids=input_ids.to(device), attention_mask=attention_mask.to(device)).logits.float()
+        log_probs = torch.log_softmax(logits, dim=-1)
+        for row, index in enumerate(indices):
+            context, continuation = pairs[index]
+            if not context:
+                raise ValueError("continuation_logprobs needs a non-empty context for every pair")
+            first = len(context)
+            positions = torch.arange(first - 1, first - 1 + len(continuation), device=log_probs.device)
+            targets = torch.tensor(list(continuation), dtype=torch.long, device=log_probs.device)
+            results[index] = log_probs[row, positions, targets].tolist()
+    return results
+
+
+def _pad_id(tokenizer: PreTrainedTokenizerBase) -> int:
+    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
+
+
+def mc_context(record: MultipleChoiceRecord) -> str:
+    """Plain-text question context; the choice follows after a space."""
+    parts = []
+    if record.context:
+        parts.append(record.context.strip())
+    parts.append(f"Question: {record.question.strip()}")
+    return "\n".join(parts) + "\nAnswer:"
+
+
+def score_multiple_choice(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    records: Sequence[MultipleChoiceRecord],
+    batch_size: int = 16,
+) -> list[dict[str, Any]]:
+    """Score each question's choices; returns one row per question with both predictions."""
+    pairs: list[tuple[list[int], list[int]]] = []
+    spans: list[tuple[int, int]] = []
+    for record in records:
+        context_ids = tokenizer(mc_context(record), add_special_tokens=True)["input_ids"]
+        start = len(pairs)
+        for choice in record.choices:
+            continuation_ids = tokenizer(" " + choice.strip(), add_special_tokens=False)["input_ids"]
+            pairs.append((context_ids, continuation_ids or [_pad_id(tokenizer)]))
+        spans.append((start, len(pairs)))
+
+    token_logprobs = continuation_logprobs(model, pairs, batch_size, _pad_id(tokenizer))
+    rows = []
+    for record, (start, end) in zip(records, spans):
+        sums = [sum(token_logprobs[i]) for i in range(start, end)]
+        normalised = [total / max(1, len(choice.strip()) + 1) for total, choice in zip(sums, record.choices)]
+        prediction = max(range(len(sums)), key=lambda i: sums[i])
+        prediction_norm = max(range(len(normalised)), key=lambda i: normalised[i])
+        rows.append({
+            "id": record.id,
+            "answer": record.answer,
+            "prediction": prediction,
+            "prediction_norm": prediction_norm,
+            "correct": prediction == record.answer,
+            "correct_norm": prediction_norm == record.answer,
+            "logprobs": sums,
+        })
+    return rows
+
+
+@contextlib.contextmanager
+def base_model_view(model: PreTrainedModel) -> Iterator[PreTrainedModel]:
+    """The base model behind a PEFT adapter (adapter disabled inside the block), or the model itself."""
+    disable = getattr(model, "disable_adapter", None)
+    if disable is None or not hasattr(model, "peft_config"):
+        yield model
+        return
+    with disable():
+        yield model
+
+
+def reference_nll(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    records: Sequence[PromptRecord],
+    max_prompt_tokens: int = 1024,
+    max_reference_tokens: int = 256,
+    system_prompt: str | None = None,
+    batch_size: int = 8,
+) -> dict[str, float]:
+    """Mean token NLL (nats) of each record's reference response after its chat-formatted prompt.
+
+    The reference is cut to ``max_reference_tokens``; records without a reference are skipped.
+    """
+    pairs = []
+    ids = []
+    for record in records:
+        if not record.reference or not record.reference.strip():
+            continue
+        context = fit_prompt(tokenizer, record.text, max_prompt_tokens, "truncate", system_prompt, prompt_id=record.id)
+        reference = tokenizer(record.reference.strip(), add_special_tokens=False)["input_ids"][:max_reference_tokens]
+        if not reference:
+            continue
+        pairs.append((context, reference))
+        ids.append(record.id)
+    token_logprobs = continuation_logprobs(model, pairs, batch_size, _pad_id(tokenizer))
+    return {record_id: -sum(lp) / len(lp) for record_id, lp in zip(ids, token_logprobs)}
+
+
+def response_perplexity(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    prompt_ids: Sequence[Sequence[int]],
+    responses: Sequence[str],
+    batch_size: int = 8,
+    max_response_tokens: int = 512,
+) -> list[float | None]:
+    """Perplexity of each response after its prompt, under ``model`` (wrap in ``base_model_view`` for the base).
+
+    Returns None for an empty response.
+    """
+    pairs = []
+    positions = []
+    for index, (prompt, response) in enumerate(zip(prompt_ids, responses)):
+        response_ids = tokenizer(response, add_special_tokens=False)["input_ids"][:max_response_tokens]
+        if response_ids:
+            pairs.append((list(prompt), response_ids))
+            positions.append(index)
+    values: list[float | None] = [None] * len(responses)
+    if not pairs:
+        return values
+    token_logprobs = continuation_logprobs(model, pairs, batch_size, _pad_id(tokenizer))
+    for index, logprobs in zip(positions, token_logprobs):
+        values[index] = float(torch.tensor(-sum(logprobs) / len(logprobs)).exp())
+    return values
