@@ -53,7 +53,7 @@ class TrainDataSettings(TrainSection):
     """Dataset names (from the mosr.data registry) and sizes of the training sets."""
 
     malicious: list[str] = Field(
-        default_factory=lambda: ["rd_harmful_train"],
+        default_factory=lambda: ["rd_harmful_train", "malicious_instruct", "strongreject"],
         description="Sources of erasure and refusal prompts (training splits only).",
     )
     benign: list[str] = Field(
@@ -64,7 +64,7 @@ class TrainDataSettings(TrainSection):
         description="Pseudo-malicious prompts with compliant reference responses (retain set).",
     )
     pseudo_reference: list[str] = Field(
-        default_factory=lambda: ["orbench_retain", "phtest_harmless", "oktest_heldout"],
+        default_factory=lambda: ["orbench_retain", "oktest_heldout"],
         description="Pseudo-malicious prompts of the OAW reference set P.",
     )
     pseudo_train_fraction: float = Field(
@@ -75,6 +75,7 @@ class TrainDataSettings(TrainSection):
     eval_sets: list[str] = Field(
         default_factory=lambda: [
             "harmbench_test", "jbb_harmful", "jbb_benign", "xstest_unsafe", "xstest_safe", "advbench",
+            "oktest", "phtest_harmless", "xb_orbench", "alpaca_eval",
         ],
         description="Evaluation sets: training prompts matching them are dropped, then a leak check runs.",
     )

@@ -222,11 +222,13 @@ def harmful_completions(
     max_prompt_tokens: int,
     system_prompt: str | None = None,
     batch_size: int = 16,
+    precision: str = "float32",
 ) -> dict[str, dict[str, str]]:
     """Generate the base model's completions of malicious prompts, cached as JSONL by prompt id.
 
     Where the model refuses (judged by the ``refusal_phrases`` judge) or returns nothing
     usable, the record's target string (or a generic affirmative opening) is used instead.
+    ``precision`` bfloat16 runs generation under bfloat16 autocast (about 3x faster on CPU).
     Returns ``{id: {"completion": text, "origin": "generated" | "target"}}``.
     """
     from mosr.evaluation.generation import generate_batched
@@ -261,7 +263,11 @@ def harmful_completions(
                     handle.write(json.dumps(row) + "\n")
                 handle.flush()
 
-            generate_batched(model, tokenizer, prompt_ids, max_new_tokens=max_new_tokens, batch_size=batch_size, on_batch_done=store)
+            from mosr.training.forward import autocast
+
+            device = next(model.parameters()).device
+            with autocast(device, precision):
+                generate_batched(model, tokenizer, prompt_ids, max_new_tokens=max_new_tokens, batch_size=batch_size, on_batch_done=store)
     return {r.id: cached[r.id] for r in records}
 
 

@@ -104,11 +104,18 @@ def mean_cosine(adapted: torch.Tensor, frozen: torch.Tensor, mask: torch.Tensor)
     return _masked_mean_per_sample(cosine, mask).mean()
 
 
-def retain_loss(adapted: torch.Tensor, frozen: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """L_R = mean over masked tokens and layers of ||h' - h||_2."""
+def retain_loss(
+    adapted: torch.Tensor, frozen: torch.Tensor, mask: torch.Tensor, denominator: torch.Tensor | float | None = None
+) -> torch.Tensor:
+    """L_R = mean over masked tokens and layers of ||h' - h||_2.
+
+    ``denominator`` replaces the local count of (token, layer) pairs, so that processes sharing
+    a global batch can divide by the global count (see ``shared_count``).
+    """
     distance = (adapted.float() - frozen.float()).norm(dim=-1)
     weights = mask.to(distance.dtype).unsqueeze(0).expand_as(distance)
-    return (distance * weights).sum() / weights.sum().clamp_min(1.0)
+    count = weights.sum() if denominator is None else denominator
+    return (distance * weights).sum() / torch.as_tensor(count, dtype=distance.dtype, device=distance.device).clamp_min(1.0)
 
 
 def token_cross_entropy(
@@ -116,17 +123,38 @@ def token_cross_entropy(
     labels: torch.Tensor,
     sample_index: torch.Tensor,
     sample_weights: torch.Tensor | None = None,
+    denominator: torch.Tensor | float | None = None,
 ) -> torch.Tensor:
     """Cross-entropy over labelled tokens only, optionally weighted per sample.
 
     ``logits`` ``[n, vocab]`` and ``labels`` ``[n]`` are already gathered at the labelled positions
     (the caller drops positions labelled -100); ``sample_index`` ``[n]`` names each token's sample.
     With weights the loss is sum_i w_i sum_t ce_it / number of tokens, so weights of mean 1 keep
-    the scale of the unweighted mean.
+    the scale of the unweighted mean. ``denominator`` replaces the local token count (see
+    ``shared_count``).
     """
     if labels.numel() == 0:
         return logits.sum() * 0.0
     losses = F.cross_entropy(logits.float(), labels, reduction="none")
     if sample_weights is not None:
         losses = losses * sample_weights.to(losses)[sample_index]
-    return losses.mean()
+    count = labels.numel() if denominator is None else denominator
+    return losses.sum() / torch.as_tensor(count, dtype=losses.dtype, device=losses.device).clamp_min(1.0)
+
+
+def shared_count(local_count: torch.Tensor | float) -> torch.Tensor:
+    """Return the global count divided by the process count (the local count in one process).
+
+    Data-parallel training averages gradients over processes, so dividing each process's sum
+    by this value makes a token mean over the global batch, whatever each process holds.
+    """
+    count = torch.as_tensor(local_count, dtype=torch.float32).detach().clone()
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        world = torch.distributed.get_world_size()
+        if world > 1:
+            backend = torch.distributed.get_backend()
+            device = torch.device("cuda", torch.cuda.current_device()) if backend == "nccl" else torch.device("cpu")
+            count = count.to(device)
+            torch.distributed.all_reduce(count)
+            count = count / world
+    return count

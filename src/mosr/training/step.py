@@ -101,7 +101,8 @@ class TrainStep(nn.Module):
                     )
             if need_states:
                 token_mask = retain["attention_mask"].float()
-                loss_retain = losses.retain_loss(adapted, frozen, token_mask)
+                pairs = losses.shared_count(token_mask.sum() * adapted.shape[0])
+                loss_retain = losses.retain_loss(adapted, frozen, token_mask, pairs)
                 terms["loss_retain"] = loss_retain
                 terms["retain_distance"] = loss_retain.detach()
                 total = total + c_retain * loss_retain
@@ -110,12 +111,16 @@ class TrainStep(nn.Module):
                 if settings.refusal:
                     weights = retain["weights"] if settings.weight_refusal else None
                     pick = refusal_token.nonzero(as_tuple=True)[0]
-                    loss_refusal = losses.token_cross_entropy(logits[pick], targets[pick], rows[pick], weights)
+                    loss_refusal = losses.token_cross_entropy(
+                        logits[pick], targets[pick], rows[pick], weights, losses.shared_count(pick.numel())
+                    )
                     terms["loss_refusal"] = loss_refusal
                     total = total + settings.lambda_refusal * loss_refusal
                 if settings.compliance:
                     pick = (~refusal_token).nonzero(as_tuple=True)[0]
-                    loss_compliance = losses.token_cross_entropy(logits[pick], targets[pick], rows[pick])
+                    loss_compliance = losses.token_cross_entropy(
+                        logits[pick], targets[pick], rows[pick], denominator=losses.shared_count(pick.numel())
+                    )
                     terms["loss_compliance"] = loss_compliance
                     total = total + settings.lambda_compliance * loss_compliance
 

@@ -264,13 +264,13 @@ def train(
         if main:
             completions = training_data.harmful_completions(
                 model, tokenizer, sets.erasure, cache_path, train_config.data.completion_max_new_tokens,
-                train_config.max_prompt_tokens, config.model.system_prompt,
+                train_config.max_prompt_tokens, config.model.system_prompt, precision=train_config.precision,
             )
         accelerator.wait_for_everyone()
         if not main:
             completions = training_data.harmful_completions(
                 model, tokenizer, sets.erasure, cache_path, train_config.data.completion_max_new_tokens,
-                train_config.max_prompt_tokens, config.model.system_prompt,
+                train_config.max_prompt_tokens, config.model.system_prompt, precision=train_config.precision,
             )
     examples = training_data.build_examples(sets, completions, tokenizer, train_config, components, config.model.system_prompt)
     if main:
