@@ -18,7 +18,7 @@ UNIT_TESTS = Path(__file__).resolve().parents[1] / "unit"
 WORKER = '''
 import sys
 sys.path.insert(0, {unit!r})
-import train_fakes
+import test_train_fakes as train_fakes
 from mosr.config import load_config
 from mosr.models import build_tiny_model, load_tokenizer, resolve_model_source
 from mosr.training import data as training_data

@@ -11,7 +11,7 @@ from mosr.training import data as training_data
 from mosr.training.data import IGNORE_INDEX
 from mosr.training.methods import resolve_components
 
-from train_fakes import records
+from test_train_fakes import records
 
 
 def _sets(config):

@@ -15,7 +15,7 @@ from mosr.models import build_tiny_model
 from mosr.training import data as training_data
 from mosr.training.trainer import train
 
-import train_fakes
+import test_train_fakes as train_fakes
 
 TINY = {
     "model.name": "tiny",

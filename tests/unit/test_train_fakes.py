@@ -1,4 +1,4 @@
-"""Hand-built prompt records and loaders for training tests (no benchmark files needed)."""
+"""Hand-built prompt records and loaders for training tests (no benchmark files needed; no tests here)."""
 
 from __future__ import annotations
 
