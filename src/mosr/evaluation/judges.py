@@ -332,10 +332,15 @@ def describe_judges() -> dict[str, str]:
 def get_judge(name: str, **options: Any) -> Judge:
     """Build the judge registered as ``name``; options go to its factory.
 
+    ``NAME:MODEL_ID`` (for example ``classifier:cais/HarmBench-Llama-2-13b-cls``) passes
+    ``model_id`` to the factory, so a config string can name a model-based judge.
+
     Raises:
         ConfigError: unknown name, or options the judge does not accept.
         MosrError: an optional judge whose extra package is not installed.
     """
+    if ":" in name and name.split(":", 1)[0] in _REGISTRY:
+        name, options["model_id"] = name.split(":", 1)
     if name not in _REGISTRY:
         raise ConfigError(f"unknown judge {name!r}; choose one of {', '.join(judge_names())}")
     factory, _ = _REGISTRY[name]
@@ -343,6 +348,14 @@ def get_judge(name: str, **options: Any) -> Judge:
         return factory(**options)
     except TypeError as error:
         raise ConfigError(f"invalid options {sorted(options)} for judge {name!r}: {error}") from None
+
+
+def judge_all(judge: Judge, prompts: list[str], responses: list[str]) -> list[Judgement]:
+    """Judge many responses, in one batch where the judge supports it (``judge_many``)."""
+    batch = getattr(judge, "judge_many", None)
+    if batch is not None:
+        return batch(prompts, responses)
+    return [judge.judge(p, r) for p, r in zip(prompts, responses)]
 
 
 def _embedding_factory(**options: Any) -> Judge:

@@ -32,7 +32,7 @@ from mosr.evaluation.attacks import ATTACKS, Attack, AttackCase, get_attack
 from mosr.evaluation.cache import GenerationCache, cache_key
 from mosr.evaluation.config import EvalConfig
 from mosr.evaluation.generation import Generation, generate_detailed, stop_token_ids
-from mosr.evaluation.judges import Judge, get_judge
+from mosr.evaluation.judges import Judge, get_judge, judge_all
 from mosr.evaluation.metrics import mean_with_interval, rate
 from mosr.evaluation.report import write_judgements_csv, write_markdown, write_results_json
 from mosr.evaluation.scoring import base_model_view, reference_nll, response_perplexity, score_multiple_choice
@@ -297,10 +297,18 @@ def _generate_and_judge(context: _Context, task: TaskSpec, attack: Attack, cases
         with base_model_view(context.model) as base:
             perplexities = response_perplexity(base, context.tokenizer, plain_ids, responses, context.config.batch_size)
 
-    for case, key, perplexity in zip(cases, keys, perplexities):
+    responses = []
+    for case, key in zip(cases, keys):
         cached = context.cache.get(key)
-        assert cached is not None, f"generation missing for {case.case_id}"
-        judgement = context.judge.judge(case.user_text, cached["response"])
+        if cached is None:
+            raise RuntimeError(f"generation missing from the cache for {case.case_id}")
+        responses.append(cached)
+    prompts = [case.user_text for case in cases]
+    texts = [cached["response"] for cached in responses]
+    judgements = judge_all(context.judge, prompts, texts)
+    extra_labels = {extra.name: [j.label for j in judge_all(extra, prompts, texts)] for extra in context.extra_judges}
+
+    for position, (case, cached, judgement, perplexity) in enumerate(zip(cases, responses, judgements, perplexities)):
         label, rule = judgement.label, judgement.rule
         threshold = context.config.perplexity_threshold
         if threshold is not None and perplexity is not None and perplexity > threshold and label != "degenerate":
@@ -313,8 +321,8 @@ def _generate_and_judge(context: _Context, task: TaskSpec, attack: Attack, cases
             "base_perplexity": perplexity, "prompt": case.user_text, "prefill": case.prefill,
             "response": cached["response"],
         }
-        for extra in context.extra_judges:
-            row[f"{extra.name}_label"] = extra.judge(case.user_text, cached["response"]).label
+        for name, labels in extra_labels.items():
+            row[f"{name}_label"] = labels[position]
         rows.append(row)
     context.rows.extend(rows)
     return rows
