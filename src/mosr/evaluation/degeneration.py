@@ -9,7 +9,8 @@ Rules, applied in this order (thresholds are attributes of ``DegenerationCheck``
 - ``repetition``: the share of repeated word n-grams (n = 3) is at least 0.5 over at least
   12 n-grams, or a single character makes up more than half of a response of 20+ characters.
 - ``long_tokens``: letter runs of 18+ characters without a space or case change (for example
-  "youneedtouseitandassum") make up at least 25% of the letters.
+  "youneedtouseitandassum") make up at least 40% of the letters (one long real word in a
+  short sentence, such as "electroencephalography", stays below that).
 - ``mean_token_length``: the mean length of letter-only words is above 9 (English prose is
   about 4.5-5.5) over at least 3 words.
 - ``no_words``: 4+ tokens and none is a common English function word, or no letters at all.
@@ -50,7 +51,7 @@ class DegenerationCheck:
     max_repeated_share: float = 0.5
     max_char_share: float = 0.5
     glued_min_letters: int = 18
-    max_glued_share: float = 0.25
+    max_glued_share: float = 0.4
     max_mean_word_length: float = 9.0
     min_words_for_mean: int = 3
     min_tokens_for_no_words: int = 4
