@@ -6,9 +6,9 @@ embeddings) and entry ``l + 1`` is the output of decoder block ``l``, taken befo
 final norm. "Layer l" everywhere else in mosr (analysis and training) means the output of decoder
 block ``l``, so it is entry ``l + 1`` here; ``Representations.at_layer`` does that shift.
 
-The states are recorded by forward hooks on the decoder blocks, not by ``output_hidden_states``,
-because Hugging Face applies the final norm to the last entry of ``hidden_states`` and because a
-hook can keep one position per prompt instead of the whole sequence.
+The states are recorded by forward hooks on the decoder blocks, not by ``output_hidden_states``.
+Hugging Face applies the final norm to the last entry of ``hidden_states``, and a hook can keep
+one position per prompt instead of the whole sequence.
 """
 
 from __future__ import annotations
@@ -80,8 +80,8 @@ def decoder_blocks(model: nn.Module) -> nn.ModuleList:
 def weights_fingerprint(model: nn.Module, values_per_end: int = 64) -> str:
     """Hash the first and last values of every parameter, so a changed adapter or checkpoint is noticed.
 
-    Cheap (no full pass over the weights) and enough to tell apart two trainings or two random
-    initialisations; it can miss an edit confined to the middle of a tensor.
+    It reads 128 values per tensor, so it is cheap and tells apart two trainings or two random
+    initialisations. It can miss an edit confined to the middle of a tensor.
     """
     digest = hashlib.sha256()
     with torch.no_grad():
@@ -102,7 +102,7 @@ class ResidualRecorder:
     """States captured by ``record_residual_stream``: ``states[i]`` is hidden-state index ``i``.
 
     ``reduce`` maps a ``[batch, seq, hidden]`` state to what is kept (by default the whole
-    state); it is applied inside the hook, so whole sequences need not stay in memory.
+    state). It runs inside the hook, so whole sequences need not stay in memory.
     """
 
     num_states: int
@@ -138,7 +138,7 @@ def _first_tensor(value: Any) -> torch.Tensor:
 
 @contextmanager
 def record_residual_stream(model: nn.Module, reduce: Reducer | None = None) -> Iterator[ResidualRecorder]:
-    """Register hooks that record the residual stream of every layer; the hooks are removed on exit.
+    """Register hooks that record the residual stream of every layer while the context is open.
 
     The input of block 0 (a pre-hook) gives index 0 and the output of block ``l`` gives index
     ``l + 1``. The hooks are removed in ``finally``, so an exception inside the ``with`` body
@@ -348,7 +348,7 @@ class Representations:
         representations = cls(tensors["last_token"], index, tensors.get("response_mean"))
         if representations.last_token.shape[0] != len(index.get("prompt_ids", [])):
             raise DataError(
-                f"{path} holds {representations.last_token.shape[0]} prompts but its index lists "
+                f"{path} contains {representations.last_token.shape[0]} prompts but its index lists "
                 f"{len(index.get('prompt_ids', []))}; delete both files to extract again"
             )
         return representations
@@ -370,7 +370,7 @@ def build_index(
     token_ids: Sequence[Sequence[int]],
     response_token_ids: Sequence[Sequence[int]] | None,
 ) -> dict[str, Any]:
-    """Describe what a representation file holds: the fields ``find_reusable`` compares."""
+    """Build the index of a representation file, with the fields ``load_or_extract`` compares for reuse."""
     ids = model_id(model)
     total_layers = num_layers(unwrap_peft(model))
     return {
@@ -397,9 +397,9 @@ _MATCH_FIELDS = (
 )
 
 
-def _index_mismatch(stored: dict[str, Any], wanted: dict[str, Any]) -> str | None:
+def _index_mismatch(stored: dict[str, Any], expected: dict[str, Any]) -> str | None:
     for key in _MATCH_FIELDS:
-        if stored.get(key) != wanted.get(key):
+        if stored.get(key) != expected.get(key):
             return key
     return None
 
@@ -436,7 +436,7 @@ def load_or_extract(
     """Return representations of tokenised prompts, reading ``path`` when its index matches.
 
     The stored file is reused when model, adapter, weight fingerprint, dtype, prompt ids and
-    the hashes of the prompt (and response) tokens all agree; otherwise the states are
+    the hashes of the prompt (and response) tokens all agree. Otherwise the states are
     extracted again and ``path`` is overwritten. ``reuse=False`` always extracts again.
     """
     if len(set(prompt_ids)) != len(prompt_ids):
@@ -452,7 +452,7 @@ def load_or_extract(
         ]
     groups = list(groups) if groups is not None else [None] * len(prompt_ids)
     sources = list(sources) if sources is not None else [""] * len(prompt_ids)
-    wanted = build_index(model, prompt_ids, groups, sources, token_ids, response_token_ids)
+    expected_index = build_index(model, prompt_ids, groups, sources, token_ids, response_token_ids)
 
     if reuse and path.exists() and index_path(path).exists():
         try:
@@ -460,7 +460,7 @@ def load_or_extract(
         except DataError as error:
             logger.warning("ignoring stored representations: %s", error)
         else:
-            mismatch = _index_mismatch(stored.index, wanted)
+            mismatch = _index_mismatch(stored.index, expected_index)
             if mismatch is None:
                 logger.info("reusing stored representations %s", path)
                 return stored
@@ -470,6 +470,6 @@ def load_or_extract(
     last_token, response_mean = extract_hidden_states(
         model, token_ids, response_token_ids, batch_size=batch_size, pad_id=int(pad_id or 0), progress=progress
     )
-    representations = Representations(last_token, wanted, response_mean)
+    representations = Representations(last_token, expected_index, response_mean)
     representations.save(path)
     return representations

@@ -1,4 +1,4 @@
-"""Boundary metrics on synthetic Gaussian clusters with known answers, and the analysis run on the tiny model."""
+"""Boundary metrics on synthetic Gaussian clusters with known values, and the analysis run on the tiny model."""
 
 from __future__ import annotations
 
@@ -116,7 +116,7 @@ def test_cohens_d_known_value(rng):
 
 
 def _layered_states(rng: np.random.Generator, separations: list[float], n: int = 60) -> dict[str, np.ndarray]:
-    """States of shape [n, len(separations) + 1, HIDDEN]; layer l separates benign and malicious by separations[l]."""
+    """Build states of shape [n, len(separations) + 1, HIDDEN] where layer l separates the group means by separations[l]."""
     groups: dict[str, list[np.ndarray]] = {"benign": [], "malicious": [], "pseudo_malicious": []}
     groups["benign"].append(_cluster(rng, 0.0, n))
     groups["malicious"].append(_cluster(rng, 1.0, n))
@@ -191,6 +191,7 @@ def test_behaviour_summary_auroc():
     labels = ["refusal", "compliance", "partial", "compliance"]
     summary = behaviour_summary(labels, ["refusal", "partial"], {3: np.array([2.0, 0.0, 1.5, 0.5])})
     assert summary["refusal_rate"] == 0.5
+    assert summary["n_refused"] == 2
     assert summary["auroc_by_layer"]["3"] == 1.0
     assert summary["note"] is None
     assert summary["label_counts"] == {"compliance": 2, "partial": 1, "refusal": 1}
@@ -237,7 +238,9 @@ def test_spread_subset_covers_sources():
     records = _records("a", 10) + _records("b", 10) + _records("c", 2)
     chosen = spread_subset(records, 9)
     sources = [records[i].source for i in chosen]
-    assert sources.count("a") == 4 and sources.count("b") == 3 and sources.count("c") == 2
+    assert sources.count("a") == 4
+    assert sources.count("b") == 3
+    assert sources.count("c") == 2
     assert chosen == sorted(chosen)
 
 

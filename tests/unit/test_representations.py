@@ -117,7 +117,8 @@ def test_store_and_reuse(tiny_model, smollm2_tokenizer, prompt_tokens, tmp_path,
         tiny_model, smollm2_tokenizer, IDS, prompt_tokens, path, groups=["benign", "malicious", "pseudo_malicious"],
         sources=["a", "b", "c"], progress=False,
     )
-    assert path.exists() and path.with_suffix(".json").exists()
+    assert path.exists()
+    assert path.with_suffix(".json").exists()
     assert first.index["prompt_ids"] == IDS
     assert first.index["model"] == "tiny-llama-4x64"
     assert first.index["layers"] == [-1, 0, 1, 2, 3]
@@ -143,6 +144,25 @@ def test_store_not_reused_on_change(tiny_model, smollm2_tokenizer, prompt_tokens
 
     subset = load_or_extract(other_weights, smollm2_tokenizer, IDS[:2], prompt_tokens[:2], path, progress=False)
     assert subset.last_token.shape[0] == 2
+
+
+def test_store_with_responses(tiny_model, smollm2_tokenizer, prompt_tokens, tmp_path):
+    path = tmp_path / "reps.safetensors"
+    responses = ["Sure, here it is.", "No.", "The sea is wide."]
+    stored = load_or_extract(tiny_model, smollm2_tokenizer, IDS, prompt_tokens, path, responses=responses, progress=False)
+    assert stored.response_mean is not None
+    assert len(stored.index["response_hashes"]) == 3
+
+    reloaded = Representations.load(path)
+    torch.testing.assert_close(reloaded.response_mean, stored.response_mean)
+    assert reloaded.at_layer(1, pooling="response_mean").shape == (3, 64)
+
+    # Other responses change the index, so the file is not reused.
+    changed = load_or_extract(
+        tiny_model, smollm2_tokenizer, IDS, prompt_tokens, path, responses=["A", "B", "C"], progress=False
+    )
+    assert changed.index["response_hashes"] != stored.index["response_hashes"]
+    assert not torch.allclose(changed.response_mean, stored.response_mean)
 
 
 def test_duplicate_ids_raise(tiny_model, smollm2_tokenizer, prompt_tokens, tmp_path):

@@ -48,7 +48,7 @@ def behaviour_summary(
 ) -> dict[str, Any]:
     """Summarise judged outcomes and the per-layer AUROC of the projection for predicting refusal.
 
-    ``projections_by_layer[l]`` holds the projections of the judged prompts, in the order of
+    ``projections_by_layer[l]`` contains the projections of the judged prompts, in the order of
     ``labels``.
     """
     if not refusal_labels:
@@ -59,6 +59,7 @@ def behaviour_summary(
         "n": len(labels),
         "label_counts": dict(sorted(counts.items())),
         "refusal_labels": list(refusal_labels),
+        "n_refused": int(outcomes.sum()),
         "refusal_rate": float(outcomes.mean()) if len(outcomes) else None,
         "auroc_by_layer": {},
         "note": None,

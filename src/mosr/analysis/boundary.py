@@ -28,18 +28,18 @@ def default_target_layers(total_layers: int) -> list[int]:
     return sorted({third, min(2 * third, total_layers - 1)})
 
 
-def validate_layers(layers: Sequence[int] | None, total_layers: int, what: str = "layers") -> list[int]:
+def validate_layers(layers: Sequence[int] | None, total_layers: int, option_name: str = "layers") -> list[int]:
     """Return the sorted unique layers, all layers when None; raise ConfigError on an index out of range."""
     if layers is None:
         return list(range(total_layers))
     bad = [layer for layer in layers if not 0 <= layer < total_layers]
     if bad:
         raise ConfigError(
-            f"{what} {bad} out of range: the model has {total_layers} decoder blocks, so layers run "
+            f"{option_name} {bad} out of range: the model has {total_layers} decoder blocks, so layers run "
             f"from 0 to {total_layers - 1} (layer l is the output of block l)"
         )
     if not layers:
-        raise ConfigError(f"{what} is an empty list; give at least one layer or leave it unset for all")
+        raise ConfigError(f"{option_name} is an empty list; give at least one layer or leave it unset for all")
     return sorted(set(layers))
 
 

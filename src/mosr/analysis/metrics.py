@@ -90,9 +90,9 @@ def boundary_position(mean_benign: float, mean_malicious: float, mean_pseudo: fl
 def overlap_coefficient(first: np.ndarray, second: np.ndarray, bins: int = 40) -> float:
     """Return the histogram intersection of two samples on shared bins, in [0, 1].
 
-    Both samples are binned on ``bins`` equal-width bins spanning their joint range, each
-    histogram is normalised to total mass 1, and the result is the sum of the bin-wise minima:
-    1 for identical histograms and 0 for samples with no bin in common.
+    Both samples are binned on ``bins`` equal-width bins spanning their joint range, and each
+    histogram is normalised to total mass 1. The result is the sum of the bin-wise minima, so it
+    is 1 for identical histograms and 0 for samples with no bin in common.
     """
     first = np.asarray(first, dtype=np.float64)
     second = np.asarray(second, dtype=np.float64)
@@ -111,7 +111,7 @@ def overlap_coefficient(first: np.ndarray, second: np.ndarray, bins: int = 40) -
 
 
 def cohens_d(first: np.ndarray, second: np.ndarray) -> float:
-    """Return (mean(second) - mean(first)) / pooled standard deviation; NaN when both are constant."""
+    """Return (mean(second) - mean(first)) / pooled standard deviation, or NaN when both samples are constant."""
     first = np.asarray(first, dtype=np.float64)
     second = np.asarray(second, dtype=np.float64)
     n1, n2 = first.size, second.size

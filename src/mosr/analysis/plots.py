@@ -78,7 +78,9 @@ def plot_boundary_positions(analysis: dict[str, Any], path: Path) -> Path:
             axis.axvline(best, color="black", linewidth=0.8, alpha=0.5)
         for target in analysis.get("target_layers", []):
             axis.axvline(target, color="tab:blue", linewidth=0.8, alpha=0.3)
-    top.legend([top.lines[0]], ["pseudo-malicious b_l (black line: best layer, blue: target layers)"], fontsize=7)
+    top.legend(
+        [top.lines[0]], ["pseudo-malicious b_l (black line: best layer, blue: target layers)"], fontsize=7, loc="best"
+    )
     return _save(figure, path)
 
 

@@ -28,10 +28,10 @@ def group_datasets(settings: AnalysisConfig) -> dict[str, list[str]]:
 
 
 def split_limit(limit: int, sizes: Sequence[int]) -> list[int]:
-    """Split ``limit`` evenly over datasets of the given sizes; a small dataset's unused share goes to the others.
+    """Split ``limit`` evenly over datasets of the given sizes, giving a small dataset's unused share to the others.
 
-    The result never exceeds a dataset's size, so it sums to less than ``limit`` only when the
-    datasets together hold fewer prompts.
+    No quota exceeds its dataset's size, so the quotas sum to less than ``limit`` only when the
+    datasets together contain fewer prompts.
     """
     quotas = [0] * len(sizes)
     open_indices = [i for i, size in enumerate(sizes) if size > 0]
@@ -41,8 +41,8 @@ def split_limit(limit: int, sizes: Sequence[int]) -> list[int]:
             break
         share, extra = divmod(remaining, len(open_indices))
         for position, index in enumerate(open_indices):
-            wanted = share + (1 if position < extra else 0)
-            quotas[index] += min(wanted, sizes[index] - quotas[index])
+            requested = share + (1 if position < extra else 0)
+            quotas[index] += min(requested, sizes[index] - quotas[index])
         open_indices = [i for i in open_indices if quotas[i] < sizes[i]]
     return quotas
 

@@ -46,7 +46,8 @@ def render_summary(analysis: dict[str, Any]) -> str:
             f"{behaviour['n']} pseudo-malicious prompts answered greedily (max {behaviour['max_new_tokens']} new "
             f"tokens) and judged by `{behaviour['judge']}`: {counts}. Refusal rate "
             f"({' or '.join(behaviour['refusal_labels'])}): {_number(behaviour['refusal_rate'])}.",
-            f"AUROC of the best layer's projection for predicting refusal: "
+            f"AUROC of the best layer's projection for predicting refusal "
+            f"({behaviour['n_refused']} refused vs {behaviour['n'] - behaviour['n_refused']} not): "
             f"{_number(auroc_by_layer.get(str(best['layer'])))}.",
         ]
         if behaviour.get("note"):
