@@ -92,7 +92,6 @@ def run_pipeline(
 ) -> Path:
     """Run the whole study into ``out_dir`` and return the path of the report."""
     from mosr.analysis import plot_before_after, run_analysis
-    from mosr.evaluation.validation import validate_judges
     from mosr.reporting import write_report
 
     config = budget_config(config, budget)
@@ -110,7 +109,7 @@ def run_pipeline(
     # 2. How far can the judges be trusted? Scored against human labels.
     judges_dir = out_dir / "judges"
     runner.run("judges: validate", judges_dir, _stage_settings(config, "evaluate"),
-               lambda: validate_judges(judges_dir, data_dir=config.data.data_dir))
+               lambda: validate_judges_stage(config, judges_dir))
 
     # 3. Train every defence with the same data, seed and budget.
     adapters: dict[str, Path] = {}
@@ -147,6 +146,19 @@ def run_pipeline(
 
     # 6. The report is cheap, so it is always rewritten.
     return write_report(out_dir)
+
+
+# Judges that score the 19k labelled completions in seconds; the embedding judge takes many
+# minutes on a CPU, so `mosr judges validate` runs it on request instead.
+PIPELINE_JUDGES = ("refusal_phrases", "xstest_strmatch", "gcg_substring")
+
+
+def validate_judges_stage(config: MosrConfig, out_dir: Path) -> None:
+    from mosr.evaluation.validation import validate_judges, write_validation
+
+    judges = list(dict.fromkeys([config.evaluate.judge, *PIPELINE_JUDGES]))
+    report = validate_judges(judges, data_dir=config.data.data_dir, encoding=config.data.encoding, seed=config.data.seed)
+    write_validation(report, out_dir)
 
 
 def train_stage(config: MosrConfig, out_dir: Path) -> Path:

@@ -283,10 +283,12 @@ def method_table_markdown(table: dict[str, list[dict[str, Any]]]) -> str:
 
 
 def judge_validation_markdown(run_dir: Path) -> str:
-    markdown = run_dir / "judges" / "judge_validation.md"
-    if markdown.exists():
-        return markdown.read_text(encoding="utf-8")
-    return "_Judge validation has not run in this folder._"
+    markdown = run_dir / "judges" / "judges.md"
+    if not markdown.exists():
+        return "_Judge validation has not run in this folder._"
+    # Demote the file's headings so they nest under the report's own section heading.
+    lines = markdown.read_text(encoding="utf-8").splitlines()
+    return "\n".join("##" + line if line.startswith("#") else line for line in lines)
 
 
 def oaw_summary_markdown(run_dir: Path, method: str = "mosr", listed: int = 10) -> str:
