@@ -91,7 +91,7 @@ def run_pipeline(
     on_stage: Callable[[StageRecord], None] | None = None,
 ) -> Path:
     """Run the whole study into ``out_dir`` and return the path of the report."""
-    from mosr.analysis import plot_before_after, run_analysis
+    from mosr.analysis import load_analysis, plot_before_after, run_analysis
     from mosr.reporting import write_report
 
     config = budget_config(config, budget)
@@ -139,7 +139,7 @@ def run_pipeline(
 
         def analyse_adapter(folder: Path = folder, method: str = method) -> None:
             after = run_analysis(config, *_load(config, str(adapters[method])), out_dir=folder)
-            before = run_analysis(config, *_load(config), out_dir=base_analysis_dir)
+            before = load_analysis(base_analysis_dir)
             plot_before_after(before, after, folder, label_after=method)
 
         runner.run(f"analysis: {method}", folder, settings, analyse_adapter)
