@@ -40,6 +40,17 @@ def fake_leak_check(monkeypatch):
     monkeypatch.setattr(training_data, "check_leaks", check)
 
 
+@pytest.fixture(scope="module")
+def completion_cache(tmp_path_factory):
+    """One cache of the tiny model's completions for every run of this module (generation is the slow part)."""
+    return str(tmp_path_factory.mktemp("completions"))
+
+
+@pytest.fixture(autouse=True)
+def shared_cache(monkeypatch, completion_cache):
+    monkeypatch.setitem(TINY, "train.data.completion_cache_dir", completion_cache)
+
+
 def _run(tmp_path, tokenizer, name="run", resume=False, stop_after=None, **overrides):
     config = load_config(None, {**TINY, **overrides})
     model = build_tiny_model(seed=0, num_layers=4, hidden_size=64, vocab_size=len(tokenizer))
@@ -57,9 +68,13 @@ def _adapter_tensors(adapter):
 
 
 def test_mosr_run_writes_run_folder(tmp_path, smollm2_tokenizer):
-    out, adapter = _run(tmp_path, smollm2_tokenizer, **{"train.method": "mosr", "train.oaw.apply_to_refusal": True})
+    out, adapter = _run(
+        tmp_path, smollm2_tokenizer,
+        **{"train.method": "mosr", "train.oaw.apply_to_refusal": True, "train.data.completion_cache_dir": None},
+    )
     for name in ("config.yaml", "splits.json", "oaw_weights.csv", "oaw_weights.json", "oaw_weights.png",
-                 "oaw_extremes.md", "train_log.jsonl", "summary.json", "harmful_completions.jsonl"):
+                 "oaw_extremes.md", "train_log.jsonl", "summary.json", "examples_preview.jsonl",
+                 "harmful_completions.jsonl"):
         assert (out / name).exists(), name
     rows = _log(out)
     assert [row["step"] for row in rows] == [1, 2, 3, 4]

@@ -98,7 +98,8 @@ def geometry_from_states(
 
     ``layer_positions`` picks the target layers out of the cached retain layer axis. Statistics
     are per dimension over every retain token: mean and std (standardised), the ``masked_dims``
-    largest mean magnitudes (masked), and the mean state norm that scales the random target.
+    largest mean magnitudes (masked, and left out of the random target), and the mean norm of
+    the other dimensions, which scales the random target.
     """
     if name == "plain":
         return ErasureGeometry("plain")
@@ -109,15 +110,17 @@ def geometry_from_states(
     std = tokens.std(dim=1).clamp_min(1e-4)
     if name == "standardised":
         return ErasureGeometry("standardised", mean=mean, std=std)
+    mask = torch.ones_like(mean)
+    top = tokens.abs().mean(dim=1).topk(min(masked_dims, mean.shape[1]), dim=1).indices
+    mask.scatter_(1, top, 0.0)
     if name == "masked":
-        mask = torch.ones_like(mean)
-        top = tokens.abs().mean(dim=1).topk(min(masked_dims, mean.shape[1]), dim=1).indices
-        mask.scatter_(1, top, 0.0)
         return ErasureGeometry("masked", mask=mask)
     if name == "random_target":
+        # The target lives outside the masked massive dimensions: LoRA barely moves those, and
+        # they would otherwise take most of the distance and of its gradient.
         generator = torch.Generator().manual_seed(seed)
-        direction = torch.randn(mean.shape, generator=generator)
+        direction = torch.randn(mean.shape, generator=generator) * mask
         direction = direction / direction.norm(dim=1, keepdim=True)
-        norm = tokens.norm(dim=-1).mean(dim=1, keepdim=True)
-        return ErasureGeometry("random_target", target=direction * norm * random_target_scale)
+        norm = (tokens * mask[:, None, :]).norm(dim=-1).mean(dim=1, keepdim=True)
+        return ErasureGeometry("random_target", mask=mask, target=direction * norm * random_target_scale)
     raise ValueError(f"unknown erasure geometry {name!r}")

@@ -126,7 +126,7 @@ class TrainConfig(TrainSection):
     geometry: Literal["plain", "standardised", "masked", "random_target"] = Field(
         "plain", description="Erasure geometry of the rerouting loss."
     )
-    masked_dims: int = Field(3, ge=0, le=100_000, description="Largest-magnitude dims masked (geometry masked).")
+    masked_dims: int = Field(3, ge=0, le=100_000, description="Largest-magnitude dims masked (geometries masked and random_target).")
     random_target_scale: float = Field(
         1.0, gt=0.0, le=1000.0,
         description="Norm of the random target, in units of the mean frozen hidden-state norm (geometry random_target).",

@@ -78,14 +78,19 @@ def rerouting_loss_per_sample(
     """Return l_i per sample: the mean over masked tokens and layers of the rerouting loss.
 
     For the cosine geometries l_i = mean ReLU(cos(h', h)) (identical states give 1, orthogonal
-    or opposite states give 0). For ``random_target`` l_i = mean ||h' - t|| / ||t||, the distance
-    to a fixed random direction t relative to its norm, which has a non-zero gradient at the start.
+    or opposite states give 0). For ``random_target`` l_i = mean ||h' - t||_2, the distance to a
+    fixed random vector t over the dimensions the geometry's ``mask`` keeps (all without a mask),
+    which has a non-zero gradient at the start. It is in hidden-state
+    units like the retain loss, so c_E and c_R weigh gradients of comparable size per token.
     """
     geometry = geometry or ErasureGeometry()
     adapted = adapted.float()
     if geometry.name == "random_target":
         target = geometry.target.float()[:, None, None, :]
-        distance = (adapted - target).norm(dim=-1) / target.norm(dim=-1)
+        difference = adapted - target
+        if geometry.mask is not None:
+            difference = difference * geometry.mask[:, None, None, :]
+        distance = difference.norm(dim=-1)
         return _masked_mean_per_sample(distance, mask)
     cosine = F.cosine_similarity(geometry.transform(adapted), geometry.transform(frozen.float()), dim=-1, eps=1e-6)
     return _masked_mean_per_sample(F.relu(cosine), mask)

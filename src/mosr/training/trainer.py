@@ -200,6 +200,14 @@ def _prepare_run_folder(out_dir: Path, config: MosrConfig, resume: bool, fingerp
     return ckpt.read_state(latest, fingerprint)
 
 
+def _save_merged(config: MosrConfig, adapter_dir: Path, merged_dir: Path) -> None:
+    """Save a fresh copy of the base model with the adapter merged in (the caller's model is untouched)."""
+    base, tokenizer = load_model(config.model.name, adapter=str(adapter_dir), dtype="float32", device="cpu")
+    merged = base.merge_and_unload()
+    merged.save_pretrained(str(merged_dir), safe_serialization=True)
+    tokenizer.save_pretrained(str(merged_dir))
+
+
 def train(
     config: MosrConfig,
     out_dir: Path,
@@ -217,7 +225,8 @@ def train(
         config: resolved configuration; ``config.train.method`` picks the components.
         out_dir: run folder (created); holds config, splits, weights, log, checkpoints, adapter.
         model, tokenizer: an already loaded base model (no adapter), or None to load
-            ``config.model.name``. The model is wrapped with LoRA in place.
+            ``config.model.name``. LoRA is injected in place for the run and removed at the
+            end, so the same model can train several methods in turn.
         resume: continue from the last checkpoint in ``out_dir`` (same config required).
         loader, eval_loader: prompt loaders by dataset name (default: ``mosr.data``).
         stop_after: stop after this many completed steps, leaving a checkpoint and no adapter
@@ -242,6 +251,11 @@ def train(
 
     if model is None or tokenizer is None:
         model, tokenizer = load_model(config.model.name, dtype="float32", device=str(accelerator.device), trust_remote_code=config.model.trust_remote_code)
+    if hasattr(model, "peft_config"):
+        raise ConfigError(
+            "the model passed to train already carries a PEFT adapter; pass the base model "
+            "(training starts a new adapter, and model.adapter is not used)"
+        )
     model.to(accelerator.device)
     lora_layers, retain_layers = check_layers(config, model)
 
@@ -279,140 +293,146 @@ def train(
     if not examples.retain and not examples.erasure:
         raise ConfigError(f"method {train_config.method} has no training examples with this config")
 
+    use_cache = model.config.use_cache
     model.config.use_cache = False
     peft_model = attach_lora(model, config, lora_layers)
-    peft_model.train()
+    try:
+        peft_model.train()
 
-    if components.oaw:
-        _set_oaw_weights(peft_model, tokenizer, config, sets, examples, out_dir, main)
+        if components.oaw:
+            _set_oaw_weights(peft_model, tokenizer, config, sets, examples, out_dir, main)
 
-    steps = train_config.max_steps
-    e_order = batch_schedule([len(e) for e in examples.erasure], train_config.batch_size, steps, train_config.seed, train_config.length_group_size) if examples.erasure else [[] for _ in range(steps)]
-    r_order = batch_schedule([len(e) for e in examples.retain], train_config.batch_size, steps, train_config.seed + 1, train_config.length_group_size) if examples.retain else [[] for _ in range(steps)]
-    cache_start = time.perf_counter()
-    peft_model.eval()
-    # The whole schedule is cached even on resume, so a resumed run sees the same numbers.
-    streams = _cache_streams(peft_model, tokenizer, config, examples, e_order, r_order, retain_layers, components, rank, world)
-    geometry = _geometry(peft_model, tokenizer, config, examples, components)
-    peft_model.train()
-    cache_seconds = time.perf_counter() - cache_start
-    geometry = geometry.to(accelerator.device)
-    settings = StepSettings(
-        target_layers=sorted(train_config.target_layers),
-        retain_layers=retain_layers,
-        erasure=components.erasure,
-        refusal=components.refusal,
-        compliance=components.compliance,
-        lambda_refusal=train_config.lambda_refusal,
-        lambda_compliance=train_config.lambda_compliance,
-        weight_refusal=components.oaw and train_config.oaw.apply_to_refusal,
-        precision=train_config.precision,
-    )
-    step_module = TrainStep(peft_model, settings, geometry)
-    parameters = [p for p in peft_model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(parameters, lr=train_config.learning_rate, weight_decay=train_config.weight_decay)
-    if start_step:
-        ckpt.load_checkpoint(out_dir / ckpt.CHECKPOINT_DIR / ckpt.LATEST, peft_model, optimizer, rank)
-        logger.info("resumed from step %d of %d", start_step, steps)
-    prepared, optimizer = accelerator.prepare(step_module, optimizer)
-
-    pad_id = tokenizer.pad_token_id or 0
-    log_path = out_dir / "train_log.jsonl"
-    if main and start_step == 0 and log_path.exists():
-        log_path.unlink()
-    warn_step = max(1, math.ceil(train_config.warn_after_fraction * steps))
-    warned = False
-    recent_cosines: list[float] = []
-    last_terms: dict[str, float] = {}
-    end_step = min(steps, stop_after) if stop_after is not None else steps
-    loop_start = time.perf_counter()
-    total_tokens = 0
-
-    with _progress(progress and main) as bar:
-        task = bar.add_task("train", total=steps, completed=start_step, status="")
-        for step in range(start_step, end_step):
-            tic = time.perf_counter()
-            c_erasure, c_retain = coefficients(step, steps, train_config.alpha, train_config.schedule, train_config.retain_ratio)
-            erasure_batch = _batch(streams.erasure, streams.erasure_states, shard(e_order[step], rank, world), pad_id, accelerator.device)
-            retain_batch = _batch(streams.retain, streams.retain_states, shard(r_order[step], rank, world), pad_id, accelerator.device)
-            loss, terms = prepared(erasure_batch, retain_batch, c_erasure, c_retain)
-            accelerator.backward(loss)
-            grad_norm = None
-            if train_config.max_grad_norm is not None:
-                grad_norm = float(accelerator.clip_grad_norm_(parameters, train_config.max_grad_norm))
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-
-            tokens = sum(int(b["attention_mask"].sum()) for b in (erasure_batch, retain_batch) if b is not None)
-            stacked = torch.stack([terms[name] for name in TERMS] + [torch.tensor(float(tokens))]).to(accelerator.device)
-            stacked = accelerator.reduce(stacked, reduction="sum")
-            values = {name: float(stacked[i]) / world for i, name in enumerate(TERMS)}
-            global_tokens = int(stacked[-1])
-            total_tokens += global_tokens
-            seconds = time.perf_counter() - tic
-            row: dict[str, Any] = {"step": step + 1, **values, "c_erasure": c_erasure, "c_retain": c_retain,
-                                   "lr": optimizer.param_groups[0]["lr"], "tokens": global_tokens,
-                                   "tokens_per_s": global_tokens / max(seconds, 1e-9), "seconds": seconds}
-            if grad_norm is not None:
-                row["grad_norm"] = grad_norm
-            last_terms = values
-            if main:
-                with log_path.open("a", encoding="utf-8") as handle:
-                    handle.write(json.dumps(row) + "\n")
-            if components.erasure:
-                recent_cosines = (recent_cosines + [values["erasure_cosine"]])[-5:]
-                if not warned and step + 1 >= warn_step and min(recent_cosines) > train_config.warn_cosine:
-                    warned = True
-                    logger.warning(
-                        "REROUTING IS NOT HAPPENING: the erasure cosine is still %.4f after %d of %d steps "
-                        "(threshold %.2f). Try geometry random_target or standardised, lora.init_b_std > 0, "
-                        "a higher learning rate, or a lower retain weight.",
-                        values["erasure_cosine"], step + 1, steps, train_config.warn_cosine,
-                    )
-            status = " ".join(f"{name.replace('loss_', '')}={values[name]:.3f}" for name in ("loss", "loss_erasure", "loss_retain", "loss_refusal", "loss_compliance") if values[name])
-            if components.erasure:
-                status += f" cos={values['erasure_cosine']:.4f}"
-            bar.update(task, advance=1, status=f"{status} {row['tokens_per_s']:.0f} tok/s")
-
-            done = step + 1
-            if done % train_config.checkpoint_every == 0 or done == end_step:
-                accelerator.wait_for_everyone()
-                if main:
-                    ckpt.save_checkpoint(out_dir, peft_model, optimizer, done, fingerprint)
-                accelerator.wait_for_everyone()
-
-    loop_seconds = time.perf_counter() - loop_start
-    if end_step < steps:
-        logger.info("stopped after %d of %d steps; resume with --resume", end_step, steps)
-        return out_dir / "adapter"
-
-    adapter_dir = out_dir / "adapter"
-    if main:
-        # save_embedding_layers=False: the embeddings are not trained, and "auto" looks the base
-        # model up on the Hugging Face Hub when its name is an alias.
-        peft_model.save_pretrained(str(adapter_dir), safe_serialization=True, save_embedding_layers=False)
-        summary = {
-            "method": train_config.method,
-            "steps": steps,
-            "resumed_from": start_step,
-            "world_size": world,
-            "cache_seconds": cache_seconds,
-            "loop_seconds": loop_seconds,
-            "seconds_per_step": loop_seconds / max(end_step - start_step, 1),
-            "tokens": total_tokens,
-            "final": last_terms,
-            "rerouting_warning": warned,
-            "examples": examples.summary(),
-        }
-        (out_dir / "summary.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
-        logger.info(
-            "trained %s: %d steps in %.0f s (%.2f s/step, cache %.0f s); final %s",
-            train_config.method, steps, loop_seconds, summary["seconds_per_step"], cache_seconds,
-            ", ".join(f"{k}={v:.4f}" for k, v in last_terms.items() if v),
+        steps = train_config.max_steps
+        e_order = batch_schedule([len(e) for e in examples.erasure], train_config.batch_size, steps, train_config.seed, train_config.length_group_size) if examples.erasure else [[] for _ in range(steps)]
+        r_order = batch_schedule([len(e) for e in examples.retain], train_config.batch_size, steps, train_config.seed + 1, train_config.length_group_size) if examples.retain else [[] for _ in range(steps)]
+        cache_start = time.perf_counter()
+        peft_model.eval()
+        # The whole schedule is cached even on resume, so a resumed run sees the same numbers.
+        streams = _cache_streams(peft_model, tokenizer, config, examples, e_order, r_order, retain_layers, components, rank, world)
+        geometry = _geometry(peft_model, tokenizer, config, examples, components)
+        peft_model.train()
+        cache_seconds = time.perf_counter() - cache_start
+        geometry = geometry.to(accelerator.device)
+        settings = StepSettings(
+            target_layers=sorted(train_config.target_layers),
+            retain_layers=retain_layers,
+            erasure=components.erasure,
+            refusal=components.refusal,
+            compliance=components.compliance,
+            lambda_refusal=train_config.lambda_refusal,
+            lambda_compliance=train_config.lambda_compliance,
+            weight_refusal=components.oaw and train_config.oaw.apply_to_refusal,
+            precision=train_config.precision,
         )
-        if train_config.merge:
-            merged = peft_model.merge_and_unload()
-            merged.save_pretrained(str(out_dir / "merged"), safe_serialization=True)
-            tokenizer.save_pretrained(str(out_dir / "merged"))
-    accelerator.wait_for_everyone()
-    return adapter_dir
+        step_module = TrainStep(peft_model, settings, geometry)
+        parameters = [p for p in peft_model.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(parameters, lr=train_config.learning_rate, weight_decay=train_config.weight_decay)
+        if start_step:
+            ckpt.load_checkpoint(out_dir / ckpt.CHECKPOINT_DIR / ckpt.LATEST, peft_model, optimizer, rank)
+            logger.info("resumed from step %d of %d", start_step, steps)
+        prepared, optimizer = accelerator.prepare(step_module, optimizer)
+
+        pad_id = tokenizer.pad_token_id or 0
+        log_path = out_dir / "train_log.jsonl"
+        if main and start_step == 0 and log_path.exists():
+            log_path.unlink()
+        warn_step = max(1, math.ceil(train_config.warn_after_fraction * steps))
+        warned = False
+        recent_cosines: list[float] = []
+        last_terms: dict[str, float] = {}
+        end_step = min(steps, stop_after) if stop_after is not None else steps
+        loop_start = time.perf_counter()
+        total_tokens = 0
+
+        with _progress(progress and main) as bar:
+            task = bar.add_task("train", total=steps, completed=start_step, status="")
+            for step in range(start_step, end_step):
+                tic = time.perf_counter()
+                c_erasure, c_retain = coefficients(step, steps, train_config.alpha, train_config.schedule, train_config.retain_ratio)
+                erasure_batch = _batch(streams.erasure, streams.erasure_states, shard(e_order[step], rank, world), pad_id, accelerator.device)
+                retain_batch = _batch(streams.retain, streams.retain_states, shard(r_order[step], rank, world), pad_id, accelerator.device)
+                loss, terms = prepared(erasure_batch, retain_batch, c_erasure, c_retain)
+                accelerator.backward(loss)
+                grad_norm = None
+                if train_config.max_grad_norm is not None:
+                    grad_norm = float(accelerator.clip_grad_norm_(parameters, train_config.max_grad_norm))
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+
+                tokens = sum(int(b["attention_mask"].sum()) for b in (erasure_batch, retain_batch) if b is not None)
+                stacked = torch.stack([terms[name] for name in TERMS] + [torch.tensor(float(tokens))]).to(accelerator.device)
+                stacked = accelerator.reduce(stacked, reduction="sum")
+                values = {name: float(stacked[i]) / world for i, name in enumerate(TERMS)}
+                global_tokens = int(stacked[-1])
+                total_tokens += global_tokens
+                seconds = time.perf_counter() - tic
+                row: dict[str, Any] = {"step": step + 1, **values, "c_erasure": c_erasure, "c_retain": c_retain,
+                                       "lr": optimizer.param_groups[0]["lr"], "tokens": global_tokens,
+                                       "tokens_per_s": global_tokens / max(seconds, 1e-9), "seconds": seconds}
+                if grad_norm is not None:
+                    row["grad_norm"] = grad_norm
+                last_terms = values
+                if main:
+                    with log_path.open("a", encoding="utf-8") as handle:
+                        handle.write(json.dumps(row) + "\n")
+                if components.erasure:
+                    recent_cosines = (recent_cosines + [values["erasure_cosine"]])[-5:]
+                    if not warned and step + 1 >= warn_step and min(recent_cosines) > train_config.warn_cosine:
+                        warned = True
+                        logger.warning(
+                            "REROUTING IS NOT HAPPENING: the erasure cosine is still %.4f after %d of %d steps "
+                            "(threshold %.2f). Try geometry random_target or standardised, lora.init_b_std > 0, "
+                            "a higher learning rate, or a lower retain weight.",
+                            values["erasure_cosine"], step + 1, steps, train_config.warn_cosine,
+                        )
+                status = " ".join(f"{name.replace('loss_', '')}={values[name]:.3f}" for name in ("loss", "loss_erasure", "loss_retain", "loss_refusal", "loss_compliance") if values[name])
+                if components.erasure:
+                    status += f" cos={values['erasure_cosine']:.4f}"
+                bar.update(task, advance=1, status=f"{status} {row['tokens_per_s']:.0f} tok/s")
+
+                done = step + 1
+                if done % train_config.checkpoint_every == 0 or done == end_step:
+                    accelerator.wait_for_everyone()
+                    if main:
+                        ckpt.save_checkpoint(out_dir, peft_model, optimizer, done, fingerprint)
+                    accelerator.wait_for_everyone()
+
+        loop_seconds = time.perf_counter() - loop_start
+        if end_step < steps:
+            logger.info("stopped after %d of %d steps; resume with --resume", end_step, steps)
+            return out_dir / "adapter"
+
+        adapter_dir = out_dir / "adapter"
+        if main:
+            # save_embedding_layers=False: the embeddings are not trained, and "auto" looks the base
+            # model up on the Hugging Face Hub when its name is an alias.
+            peft_model.save_pretrained(str(adapter_dir), safe_serialization=True, save_embedding_layers=False)
+            summary = {
+                "method": train_config.method,
+                "steps": steps,
+                "resumed_from": start_step,
+                "world_size": world,
+                "cache_seconds": cache_seconds,
+                "loop_seconds": loop_seconds,
+                "seconds_per_step": loop_seconds / max(end_step - start_step, 1),
+                "tokens": total_tokens,
+                "final": last_terms,
+                "rerouting_warning": warned,
+                "examples": examples.summary(),
+            }
+            (out_dir / "summary.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
+            logger.info(
+                "trained %s: %d steps in %.0f s (%.2f s/step, cache %.0f s); final %s",
+                train_config.method, steps, loop_seconds, summary["seconds_per_step"], cache_seconds,
+                ", ".join(f"{k}={v:.4f}" for k, v in last_terms.items() if v),
+            )
+            if train_config.merge:
+                _save_merged(config, adapter_dir, out_dir / "merged")
+        accelerator.wait_for_everyone()
+        return adapter_dir
+    finally:
+        # LoRA was injected into the caller's model in place: take it out again, so the same
+        # base model can train the next method (the trained adapter is on disk).
+        peft_model.unload()
+        model.config.use_cache = use_cache
+        model.eval()
