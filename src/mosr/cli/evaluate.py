@@ -23,7 +23,7 @@ def evaluate_command(
     adapter: str = typer.Option(None, "--adapter", help="PEFT adapter folder to load on top of the model."),
     suite: str = typer.Option(None, "--suite", "-s", help="quick, default or full."),
     suite_file: str = typer.Option(None, "--suite-file", help="YAML suite definition; replaces --suite."),
-    out: Path = typer.Option(Path("runs/eval"), "--out", "-o", help="Output folder (also holds the generation cache)."),
+    out: Path = typer.Option(Path("runs/eval"), "--out", "-o", help="Output folder; it also contains the generation cache that a rerun resumes from."),
     limit: int = typer.Option(None, "--limit", "-n", min=1, help="At most this many prompts per dataset."),
     max_new_tokens: int = typer.Option(None, "--max-new-tokens", min=1, help="Generated tokens per response (default: the suite's)."),
     batch_size: int = typer.Option(None, "--batch-size", min=1, help="Prompts per generation or scoring batch."),

@@ -7,7 +7,7 @@ options with ``get_attack(name, **options)``; unknown names and options are erro
 
 - ``direct``: the prompt as it is.
 - ``prefill``: the assistant turn starts with the record's target string ("Sure, here is ..."),
-  or ``fallback_prefill`` where the dataset has none; the prefill is part of the judged response.
+  or with ``fallback_prefill`` where the dataset has none. The prefill is part of the judged response.
 - ``template``: the prompt inserted into ``per_prompt`` human jailbreak templates, chosen per
   prompt by a seeded hash of its id; templates whose placeholder does not occur exactly once
   are left out (and counted), so the request appears exactly once in every case.
@@ -37,7 +37,7 @@ Loader = Callable[[str], Sequence[Any]]
 
 
 class AttackCase(BaseModel):
-    """One rendered test case: what the user says, and what the assistant turn starts with."""
+    """One rendered test case: the user message, and the text the assistant turn starts with."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -131,7 +131,7 @@ class TemplateAttack(Attack):
     def usable_templates(self, load: Loader) -> list[JailbreakTemplate]:
         templates = [t for t in load(self.templates) if isinstance(t, JailbreakTemplate)]
         if not templates:
-            raise DataError(f"dataset {self.templates!r} holds no jailbreak templates")
+            raise DataError(f"dataset {self.templates!r} contains no jailbreak templates; give a template set such as harmbench_human_jailbreaks")
         usable = [t for t in templates if t.template.count(t.placeholder) == 1 and len(t.template) <= self.max_template_chars]
         left_out = len(templates) - len(usable)
         if left_out:
@@ -168,7 +168,7 @@ def fill_template(template: JailbreakTemplate, request: str) -> str:
 def _artifacts(load: Loader, name: str) -> list[AttackArtifact]:
     artifacts = [a for a in load(name) if isinstance(a, AttackArtifact)]
     if not artifacts:
-        raise DataError(f"dataset {name!r} holds no attack artifacts")
+        raise DataError(f"dataset {name!r} contains no attack artifacts; give an artifact set such as jbb_pair")
     return artifacts
 
 
@@ -183,7 +183,7 @@ def _index_artifacts(artifacts: Sequence[AttackArtifact]) -> dict[str, list[Atta
 def _match_artifact(
     record: PromptRecord, index: dict[str, list[AttackArtifact]], target_models: Sequence[str]
 ) -> AttackArtifact | None:
-    """The artifact for the record's behaviour, preferring earlier ``target_models``."""
+    """Find the artifact for the record's behaviour, preferring earlier ``target_models``; None if there is none."""
     candidates = index.get(normalise_goal(record.text), [])
     behaviour = record.meta.get("behavior_id") if record.meta else None
     if not candidates and behaviour:

@@ -23,7 +23,7 @@ def wilson_interval(successes: int, total: int, z: float = Z_95) -> tuple[float,
 
 
 def rate(ids: Sequence[str], flags: Sequence[bool], definition: str) -> dict[str, Any]:
-    """A proportion with its Wilson interval, its definition, and the ids it was computed over."""
+    """Compute a proportion with its Wilson interval, keeping its definition and the ids it covers."""
     if len(ids) != len(flags):
         raise ValueError(f"{len(ids)} ids but {len(flags)} flags")
     successes = sum(bool(f) for f in flags)

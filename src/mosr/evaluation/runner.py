@@ -47,7 +47,7 @@ SCHEMA_VERSION = 1
 
 @dataclass
 class PromptSettings:
-    """How prompts are rendered: the model section of the run configuration."""
+    """Prompt rendering settings, taken from the model section of the run configuration."""
 
     max_prompt_tokens: int = 1024
     on_long_prompt: str = "truncate"
@@ -87,7 +87,7 @@ def resolve_suite(config: EvalConfig) -> SuiteSpec:
 
 
 def effective_limit(task: TaskSpec, config: EvalConfig) -> int | None:
-    """The smaller of the suite's limit and the ``limit`` override (None means all)."""
+    """Return the smaller of the suite's limit and the ``limit`` override (None means all)."""
     limits = [value for value in (task.limit, config.limit) if value is not None]
     return min(limits) if limits else None
 
@@ -195,13 +195,13 @@ def _load_prompts(context: _Context, task: TaskSpec) -> list[PromptRecord]:
         limit=effective_limit(task, context.config), seed=context.config.seed,
     )
     if records and not isinstance(records[0], PromptRecord):
-        raise DataError(f"dataset {task.dataset!r} holds {type(records[0]).__name__} records, not prompts; "
+        raise DataError(f"dataset {task.dataset!r} contains {type(records[0]).__name__} records, not prompts; "
                         f"use it in a {'multiple_choice' if isinstance(records[0], MultipleChoiceRecord) else 'validation'} task")
     return sorted(records, key=lambda r: r.id)
 
 
 def _attacks_for(context: _Context, task: TaskSpec) -> list[Attack]:
-    """The task's attacks (or the configured override for safety tasks), with suite and config options merged."""
+    """Build the task's attacks (or the configured override for safety tasks), merging suite and config options."""
     names = task.attacks
     if task.kind == "safety" and context.config.attacks is not None:
         names = context.config.attacks

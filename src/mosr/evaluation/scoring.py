@@ -110,7 +110,7 @@ def score_multiple_choice(
 
 @contextlib.contextmanager
 def base_model_view(model: PreTrainedModel) -> Iterator[PreTrainedModel]:
-    """The base model behind a PEFT adapter (adapter disabled inside the block), or the model itself."""
+    """Yield the base model behind a PEFT adapter (adapter disabled inside the block), or the model itself."""
     disable = getattr(model, "disable_adapter", None)
     if disable is None or not hasattr(model, "peft_config"):
         yield model

@@ -137,7 +137,7 @@ def _generate_from_embeds(
 
 
 def _cache_of(output: Any) -> tuple[Any, str]:
-    """The KV cache of a forward output and the keyword that passes it back.
+    """Return the KV cache of a forward output and the keyword that passes it back.
 
     transformers 5.x renamed ``past_key_values`` to ``cache`` (the old name still works with a
     deprecation warning); this accepts either.

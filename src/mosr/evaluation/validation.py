@@ -43,7 +43,7 @@ def two_way(label: str) -> str:
 
 
 def xstest_prompt_key(record: LabelledCompletion) -> str:
-    """The XSTest prompt id of a completion record ('xstest_completions:gpt4:v2-1' -> 'v2-1')."""
+    """Return the XSTest prompt id of a completion record ('xstest_completions:gpt4:v2-1' -> 'v2-1')."""
     return record.id.rsplit(":", 1)[-1]
 
 
