@@ -192,3 +192,43 @@ def test_builtin_suites_record_token_budget():
     assert get_suite("quick").max_new_tokens == 64
     assert get_suite("default").max_new_tokens == 128
     assert get_suite("full").max_new_tokens == 256
+
+
+def test_perplexity_threshold_marks_degenerate(tiny_model, smollm2_tokenizer, suite_file, tmp_path):
+    # A random model's responses have perplexity in the thousands under itself, far above 1.5.
+    config = EvalConfig(suite_file=suite_file, limit=2, capability=False, perplexity_check=True, perplexity_threshold=1.5)
+    runner.evaluate_model(tiny_model, smollm2_tokenizer, config, tmp_path / "out")
+    rows = read_rows(tmp_path / "out")
+    scored = [r for r in rows if r["base_perplexity"]]
+    assert scored
+    for row in scored:
+        assert float(row["base_perplexity"]) > 1.5
+        assert row["label"] == "degenerate"
+
+
+def test_capability_scores_come_from_cache(tiny_model, smollm2_tokenizer, suite_file, tmp_path, monkeypatch):
+    config = EvalConfig(suite_file=suite_file, limit=2)
+    first = runner.evaluate_model(tiny_model, smollm2_tokenizer, config, tmp_path / "out")
+
+    def fail(*args, **kwargs):
+        raise AssertionError("scores should come from the cache")
+
+    monkeypatch.setattr(runner, "score_multiple_choice", fail)
+    monkeypatch.setattr(runner, "reference_nll", fail)
+    second = runner.evaluate_model(tiny_model, smollm2_tokenizer, config, tmp_path / "out")
+    assert second["capability"] == first["capability"]
+    assert runner.reference_nll_values(second) == first["capability"]["reference_nll"]["pairs_set"]["per_id"]
+
+
+def test_vllm_backend_without_package_is_clear_error(tiny_model, smollm2_tokenizer, suite_file, tmp_path):
+    try:
+        import vllm  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        pytest.skip("vllm is installed")
+    from mosr.errors import MosrError
+
+    config = EvalConfig(suite_file=suite_file, backend="vllm")
+    with pytest.raises(MosrError, match=r"pip install 'mosr\[vllm\]'"):
+        runner.evaluate_model(tiny_model, smollm2_tokenizer, config, tmp_path / "out")

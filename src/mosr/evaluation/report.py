@@ -93,6 +93,8 @@ def render_markdown(results: dict[str, Any]) -> str:
         for task, entry in capability["multiple_choice"].items():
             chance = f"{entry['chance']:.3f}" if entry.get("chance") is not None else "-"
             lines.append(f"| {task} | {format_rate(entry['acc'])} | {format_rate(entry['acc_norm'])} | {chance} |")
+    if capability.get("alpaca_refusal"):
+        lines += ["", f"Refusal rate on held-out benign Alpaca prompts: {format_rate(capability['alpaca_refusal'])}."]
     if capability["reference_nll"]:
         lines += ["", "## Capability: reference-answer NLL (nats per token; 95% normal intervals)", "",
                   "| set | NLL | base NLL | difference vs base | base from |", "| --- | --- | --- | --- | --- |"]

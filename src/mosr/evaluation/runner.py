@@ -68,6 +68,7 @@ class _Context:
     prompts: PromptSettings
     data_dir: str | None
     encoding: str | None
+    score_cache: GenerationCache = field(default_factory=lambda: GenerationCache(None))
     rows: list[dict[str, Any]] = field(default_factory=list)
     vllm: Any = None
 
@@ -105,8 +106,9 @@ def evaluate_model(
 ) -> dict[str, Any]:
     """Evaluate ``model`` on the configured suite and write the result files into ``out_dir``.
 
-    Generations are cached in ``out_dir/generations.jsonl``, so a second call with the same
-    model, data and settings resumes where an interrupted one stopped. ``base_nll`` maps
+    Generations are cached in ``out_dir/generations.jsonl`` and capability scores in
+    ``out_dir/scores.jsonl``, so a second call with the same model, data and settings resumes
+    where an interrupted one stopped. ``base_nll`` maps
     ``alpaca_pairs`` ids to the base model's reference NLL (from the base model's results);
     without it, a PEFT model's base NLL is computed with the adapter disabled.
 
@@ -130,6 +132,7 @@ def evaluate_model(
         max_new_tokens=config.max_new_tokens or suite.max_new_tokens,
         judge=judge, extra_judges=extra_judges,
         cache=GenerationCache(out_dir / "generations.jsonl" if config.cache else None),
+        score_cache=GenerationCache(out_dir / "scores.jsonl" if config.cache else None),
         identity=identity, prompts=prompts or PromptSettings(), data_dir=data_dir, encoding=encoding,
     )
     if config.backend == "vllm":
@@ -177,6 +180,7 @@ def evaluate_model(
             results["capability"]["reference_nll"][task.key] = _run_reference_nll(context, task, base_nll)
         logger.info("task %s (%s) done in %.1f s", task.key, task.kind, time.perf_counter() - task_started)
 
+    _link_alpaca_refusal(results)
     results["wall_seconds"] = time.perf_counter() - started
     results["cache"] = {"rows": len(context.cache), "duplicates_ignored": context.cache.duplicates,
                         "torn_lines_skipped": context.cache.torn_lines}
@@ -353,8 +357,10 @@ def _run_soft_prompt(context: _Context, attack: Attack, cases: list[AttackCase],
 
 
 def _make_vllm(model: PreTrainedModel) -> Any:
-    from mosr.evaluation.vllm_backend import VllmGenerator
+    from mosr.evaluation.vllm_backend import VllmGenerator, require_vllm
     from mosr.models import resolve_model_source
+
+    require_vllm()
 
     name = getattr(model, "mosr_name", None) or model.config._name_or_path
     source, _ = resolve_model_source(name)
@@ -396,13 +402,47 @@ def _summarise(kind: str, attack: Attack, rows: list[dict[str, Any]], extra_judg
 # --- capability tasks -----------------------------------------------------------------------------
 
 
+def _link_alpaca_refusal(results: dict[str, Any]) -> None:
+    """Copy the benign-Alpaca over-refusal rate into the capability section, where the report reads it."""
+    alpaca = results["over_refusal"].get("alpaca_eval", {}).get("attacks", {}).get("direct")
+    if alpaca is not None:
+        entry = {key: value for key, value in alpaca["over_refusal"].items() if key != "ids"}
+        results["capability"]["alpaca_refusal"] = {"task": "over_refusal.alpaca_eval.direct", **entry}
+
+
+def _cached_scores(context: _Context, kind: str, dataset: str, ids: list[str], compute) -> Any:
+    """Return scores from the score cache, or compute and append them (keyed like generations)."""
+    key = cache_key(
+        model=context.identity["model"], adapter=context.identity["adapter"], kind=kind, dataset=dataset,
+        ids=ids, prompts=context.prompts.__dict__,
+    )
+    cached = context.score_cache.get(key)
+    if cached is not None:
+        logger.info("%s %s: %d scores from the cache", kind, dataset, len(ids))
+        return cached["scores"]
+    scores = compute()
+    context.score_cache.append([{"key": key, "kind": kind, "dataset": dataset, "scores": scores}])
+    return scores
+
+
+def reference_nll_values(results: dict[str, Any]) -> dict[str, float]:
+    """Collect the per-id reference NLL of an earlier result, to pass as ``base_nll`` for an adapter."""
+    values: dict[str, float] = {}
+    for entry in results.get("capability", {}).get("reference_nll", {}).values():
+        values.update(entry.get("per_id", {}))
+    return values
+
+
 def _run_multiple_choice(context: _Context, task: TaskSpec) -> dict[str, Any]:
     records = load_records(task.dataset, data_dir=context.data_dir, encoding=context.encoding,
                            limit=effective_limit(task, context.config), seed=context.config.seed)
     if records and not isinstance(records[0], MultipleChoiceRecord):
         raise DataError(f"dataset {task.dataset!r} is not a multiple-choice set; use it in another task kind")
     records = sorted(records, key=lambda r: r.id)
-    scored = score_multiple_choice(context.model, context.tokenizer, records, context.config.batch_size)
+    scored = _cached_scores(
+        context, "multiple_choice", task.dataset, [r.id for r in records],
+        lambda: score_multiple_choice(context.model, context.tokenizer, records, context.config.batch_size),
+    )
     ids = [row["id"] for row in scored]
     chance = sum(1 / len(r.choices) for r in records) / len(records) if records else None
     return {
@@ -421,7 +461,10 @@ def _run_reference_nll(context: _Context, task: TaskSpec, base_nll: dict[str, fl
     records = sorted((r for r in records if isinstance(r, PromptRecord)), key=lambda r: r.id)
     settings = dict(max_prompt_tokens=context.prompts.max_prompt_tokens, system_prompt=context.prompts.system_prompt,
                     batch_size=max(1, context.config.batch_size // 4))
-    values = reference_nll(context.model, context.tokenizer, records, **settings)
+    values = _cached_scores(
+        context, "reference_nll", task.dataset, [r.id for r in records],
+        lambda: reference_nll(context.model, context.tokenizer, records, **settings),
+    )
     source = "given"
     if base_nll is None:
         if hasattr(context.model, "peft_config"):

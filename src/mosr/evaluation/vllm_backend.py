@@ -25,7 +25,8 @@ from mosr.errors import MosrError
 from mosr.evaluation.generation import Generation
 
 
-def _import_vllm():
+def require_vllm():
+    """Import vllm, or raise a clear error naming the extra to install."""
     try:
         import vllm
     except ImportError:
@@ -40,7 +41,7 @@ class VllmGenerator:
     """Greedy generation with vLLM for a model source (folder or Hub id) and an optional LoRA adapter."""
 
     def __init__(self, model_source: str, adapter: str | None = None, dtype: str = "auto", max_model_len: int | None = None):
-        vllm = _import_vllm()
+        vllm = require_vllm()
         self.adapter = adapter
         lora_options = {}
         if adapter is not None:
