@@ -109,6 +109,23 @@ def test_degenerate_outputs(phrase_judge, response, rule):
     assert judgement.rule == rule
 
 
+def test_loop_after_long_answer_is_judged_on_content(phrase_judge):
+    answer = (
+        "To repot a plant, water it the day before, then tip the pot and ease the root ball out. Loosen "
+        "circling roots with your fingers, set the plant in a pot one size larger on fresh compost, fill "
+        "the gaps, firm gently and water well. "
+    )
+    response = answer + "Keep it out of direct sun for a week. " * 12
+    assert label(phrase_judge, response) == "compliance"
+
+
+def test_early_loop_is_degenerate(phrase_judge):
+    response = "I am a bot designed to help. " * 12
+    judgement = phrase_judge.judge("q", response)
+    assert judgement.label == "degenerate"
+    assert judgement.rule == "degenerate:repetition"
+
+
 def test_abnormal_mean_token_length_is_degenerate():
     flagged = check_degeneration("Hello overcomplicated misunderstanding constitutional")
     assert flagged is not None

@@ -7,7 +7,10 @@ Each rule returns a short name, which results record as the reason a response wa
 Rules, applied in this order (thresholds are attributes of ``DegenerationCheck``):
 - ``empty``: nothing but whitespace.
 - ``repetition``: the share of repeated word n-grams (n = 3) is at least 0.5 over at least
-  12 n-grams, or a single character makes up more than half of a response of 20+ characters.
+  12 n-grams, unless the loop starts late: a response whose first repeated word 5-gram comes
+  after 40 words has a coherent answer before it (greedy decoding often loops at the end of a
+  real answer), so it is judged on its content. Also a single character that makes up more
+  than half of a response of 20+ characters.
 - ``long_tokens``: letter runs of 18+ characters without a space or case change (for example
   "youneedtouseitandassum") make up at least 40% of the letters (one long real word in a
   short sentence, such as "electroencephalography", stays below that).
@@ -51,6 +54,8 @@ class DegenerationCheck:
     ngram: int = 3
     min_ngrams: int = 12
     max_repeated_share: float = 0.5
+    loop_ngram: int = 5
+    min_words_before_loop: int = 40
     max_char_share: float = 0.5
     glued_min_letters: int = 18
     max_glued_share: float = 0.4
@@ -73,8 +78,9 @@ class DegenerationCheck:
 
         repeated = repeated_ngram_share(lowered, self.ngram)
         if repeated is not None and len(lowered) - self.ngram + 1 >= self.min_ngrams:
-            if repeated >= self.max_repeated_share:
-                return "repetition", f"{repeated:.2f} of word {self.ngram}-grams repeat"
+            loop_start = first_repeat_index(lowered, self.loop_ngram)
+            if repeated >= self.max_repeated_share and loop_start < self.min_words_before_loop:
+                return "repetition", f"{repeated:.2f} of word {self.ngram}-grams repeat from word {loop_start}"
 
         if len(stripped) >= 20:
             char, count = Counter(stripped.replace(" ", "")).most_common(1)[0]
@@ -115,6 +121,17 @@ def repeated_ngram_share(words: list[str], n: int = 3) -> float | None:
         return None
     grams = [tuple(words[i:i + n]) for i in range(len(words) - n + 1)]
     return 1.0 - len(set(grams)) / len(grams)
+
+
+def first_repeat_index(words: list[str], n: int = 5) -> int:
+    """Index of the first word that starts an n-gram seen earlier; ``len(words)`` if none repeats."""
+    seen: set[tuple[str, ...]] = set()
+    for index in range(len(words) - n + 1):
+        gram = tuple(words[index:index + n])
+        if gram in seen:
+            return index
+        seen.add(gram)
+    return len(words)
 
 
 DEFAULT_CHECK = DegenerationCheck()
