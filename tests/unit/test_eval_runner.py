@@ -6,6 +6,7 @@ import csv
 import json
 
 import pytest
+import torch
 import yaml
 from typer.testing import CliRunner
 
@@ -232,3 +233,14 @@ def test_vllm_backend_without_package_is_clear_error(tiny_model, smollm2_tokeniz
     config = EvalConfig(suite_file=suite_file, backend="vllm")
     with pytest.raises(MosrError, match=r"pip install 'mosr\[vllm\]'"):
         runner.evaluate_model(tiny_model, smollm2_tokenizer, config, tmp_path / "out")
+
+
+def test_adapter_fingerprint_changes_with_weights(tiny_model):
+    from peft import LoraConfig, get_peft_model
+
+    model = get_peft_model(tiny_model, LoraConfig(r=2, target_modules=["q_proj"], init_lora_weights=False))
+    before = runner.adapter_fingerprint(model)
+    assert before == runner.adapter_fingerprint(model)
+    with torch.no_grad():
+        next(p for n, p in model.named_parameters() if "lora_B" in n).add_(1.0)
+    assert runner.adapter_fingerprint(model) != before

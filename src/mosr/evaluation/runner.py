@@ -83,6 +83,16 @@ class _Context:
         return load
 
 
+def adapter_fingerprint(model: PreTrainedModel) -> str:
+    """SHA-1 of the LoRA weights of a PEFT model (parameters whose name contains ``lora_``)."""
+    digest = hashlib.sha1()
+    for name, parameter in sorted(model.named_parameters(), key=lambda item: item[0]):
+        if "lora_" in name:
+            digest.update(name.encode())
+            digest.update(parameter.detach().float().cpu().numpy().tobytes())
+    return digest.hexdigest()
+
+
 def resolve_suite(config: EvalConfig) -> SuiteSpec:
     return load_suite_file(config.suite_file) if config.suite_file else get_suite(config.suite)
 
@@ -124,9 +134,11 @@ def evaluate_model(
     judge = get_judge(config.judge)
     extra_judges = [get_judge(name) for name in config.extra_judges]
     identity = model_id(model)
-    if identity["adapter"] is None and hasattr(model, "peft_config"):
-        identity = {**identity, "adapter": "unsaved-peft-adapter"}
-        logger.warning("evaluating a PEFT model that was not loaded from a folder; use a separate output folder per adapter")
+    if hasattr(model, "peft_config"):
+        # The adapter's weights, not its folder name, key the caches: retraining into the same
+        # folder must not reuse the old adapter's generations.
+        identity = {**identity, "adapter": identity["adapter"] or "unsaved-peft-adapter",
+                    "adapter_fingerprint": adapter_fingerprint(model)}
     context = _Context(
         model=model, tokenizer=tokenizer, config=config, suite=suite,
         max_new_tokens=config.max_new_tokens or suite.max_new_tokens,
@@ -258,9 +270,17 @@ def _prompt_ids(context: _Context, case: AttackCase, with_prefill: bool = True) 
         raise DataError(f"{case.dataset} case {case.case_id}: {error}") from None
 
 
+def _model_key(context: _Context) -> dict[str, Any]:
+    """Cache-key parts naming the model; the adapter fingerprint only where there is an adapter."""
+    parts = {"model": context.identity["model"], "adapter": context.identity["adapter"]}
+    if context.identity.get("adapter_fingerprint"):
+        parts["adapter_fingerprint"] = context.identity["adapter_fingerprint"]
+    return parts
+
+
 def _case_key(context: _Context, attack: Attack, case: AttackCase, prompt_ids: Sequence[int]) -> str:
     return cache_key(
-        model=context.identity["model"], adapter=context.identity["adapter"], dataset=case.dataset,
+        **_model_key(context), dataset=case.dataset,
         case_id=case.case_id, attack=attack.name, attack_options=attack.options(),
         prompt_sha1=hashlib.sha1(",".join(map(str, prompt_ids)).encode()).hexdigest(),
         max_new_tokens=context.max_new_tokens, decoding="greedy", backend=context.config.backend,
@@ -413,7 +433,7 @@ def _link_alpaca_refusal(results: dict[str, Any]) -> None:
 def _cached_scores(context: _Context, kind: str, dataset: str, ids: list[str], compute) -> Any:
     """Return scores from the score cache, or compute and append them (keyed like generations)."""
     key = cache_key(
-        model=context.identity["model"], adapter=context.identity["adapter"], kind=kind, dataset=dataset,
+        **_model_key(context), kind=kind, dataset=dataset,
         ids=ids, prompts=context.prompts.__dict__,
     )
     cached = context.score_cache.get(key)
