@@ -132,3 +132,21 @@ def test_constant_schedule_uses_ratio():
 def test_schedule_rejects_unknown_name():
     with pytest.raises(ValueError, match="unknown schedule"):
         losses.coefficients(0, 10, 1.0, "cosine")
+
+
+def test_random_target_skips_massive_dimensions():
+    from mosr.training.cache import geometry_from_states
+
+    generator = torch.Generator().manual_seed(0)
+    retain = [torch.randn(1, 5, 8, generator=generator) for _ in range(3)]
+    for state in retain:
+        state[:, :, 2] += 100.0
+    geometry = geometry_from_states("random_target", retain, [0], masked_dims=1, random_target_scale=1.0, seed=0)
+    assert geometry.mask[0, 2].item() == 0.0
+    assert geometry.target[0, 2].item() == 0.0
+    moved = _states([50.0 if i == 2 else 0.0 for i in range(8)])
+    still = _states([0.0] * 8)
+    mask = torch.ones(1, 1)
+    assert losses.rerouting_loss_per_sample(moved, still, mask, geometry).item() == pytest.approx(
+        losses.rerouting_loss_per_sample(still, still, mask, geometry).item()
+    )

@@ -172,3 +172,12 @@ def test_leak_is_an_error(tmp_path, smollm2_tokenizer, monkeypatch):
     # The filter drops evaluation prompts before selection, so the same loader gives no leak.
     filtered = training_data.select_sets(config.train, train_fakes.records, eval_loader=leaky)
     assert not filtered.benign
+
+
+def test_recomputed_frozen_states_match_cache(tmp_path, smollm2_tokenizer):
+    overrides = {"train.method": "mosr", "train.max_steps": 2, "train.lora.init_b_std": 0.01}
+    cached, _ = _run(tmp_path, smollm2_tokenizer, name="cached", **overrides)
+    recomputed, _ = _run(tmp_path, smollm2_tokenizer, name="recomputed", **{**overrides, "train.frozen_states": "recompute"})
+    for row_cached, row_recomputed in zip(_log(cached), _log(recomputed)):
+        for key in ("loss", "loss_erasure", "loss_retain", "erasure_cosine"):
+            assert row_recomputed[key] == pytest.approx(row_cached[key], rel=1e-4, abs=1e-5), key

@@ -31,6 +31,7 @@ class StepSettings:
     lambda_compliance: float
     weight_refusal: bool
     precision: str = "float32"
+    recompute_frozen: bool = False
     reference_loop: bool = False
 
     @property
@@ -53,6 +54,10 @@ class TrainStep(nn.Module):
         self.geometry = geometry
 
     def _frozen(self, batch: dict[str, torch.Tensor], layers: list[int]) -> torch.Tensor:
+        if self.settings.recompute_frozen and not self.settings.reference_loop:
+            with torch.no_grad(), self.model.disable_adapter():
+                frozen, _ = run_layers(self.model, batch["input_ids"], batch["attention_mask"], layers)
+            return frozen
         if not self.settings.reference_loop:
             return batch["frozen"]
         with torch.no_grad(), self.model.disable_adapter():

@@ -147,7 +147,7 @@ def _cache_streams(model, tokenizer, config: MosrConfig, examples, e_order, r_or
     pad_id = tokenizer.pad_token_id or 0
     erasure_states: dict[int, torch.Tensor] = {}
     retain_states: dict[int, torch.Tensor] = {}
-    if components.erasure:
+    if components.erasure and train.frozen_states == "cache":
         e_needed = sorted({i for batch in e_order for i in shard(batch, rank, world)})
         r_needed = sorted({i for batch in r_order for i in shard(batch, rank, world)})
         states = frozen_states(model, [examples.erasure[i] for i in e_needed], sorted(train.target_layers), pad_id, train.precision, train.cache_dtype)
@@ -323,6 +323,7 @@ def train(
             lambda_compliance=train_config.lambda_compliance,
             weight_refusal=components.oaw and train_config.oaw.apply_to_refusal,
             precision=train_config.precision,
+            recompute_frozen=train_config.frozen_states == "recompute",
         )
         step_module = TrainStep(peft_model, settings, geometry)
         parameters = [p for p in peft_model.parameters() if p.requires_grad]
