@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mosr.config import MosrConfig, dump_config, load_config
+from mosr.config import CONFIG_DIR, MosrConfig, dump_config, load_config
 from mosr.errors import ConfigError
 from mosr.stages import StageRecord, StageRunner
 
@@ -23,8 +23,12 @@ logger = logging.getLogger(__name__)
 RUN_METHODS = ("rr", "mosr", "mosr_no_oaw", "mosr_no_caa", "refusal_sft", "deep_align")
 ANALYSED_METHODS = ("rr", "mosr")
 
-# Overrides each budget applies on top of the preset. `default` keeps the preset as it is;
-# `quick` is a smoke run of every stage (minutes on 2 CPU cores), `full` evaluates everything.
+# Every method is evaluated on the prompts of this suite, sized for seven models on a CPU.
+STUDY_SUITE = str(CONFIG_DIR / "suites" / "study.yaml")
+
+# Overrides each budget applies on top of the preset. `default` keeps the preset's training and
+# evaluates on the study suite; `quick` is a smoke run of every stage (minutes on 2 CPU cores);
+# `full` evaluates every prompt of every set.
 BUDGETS: dict[str, dict[str, Any]] = {
     "quick": {
         "analysis.limit": 24,
@@ -36,12 +40,12 @@ BUDGETS: dict[str, dict[str, Any]] = {
         "train.data.n_refusal": 8,
         "train.data.completion_max_new_tokens": 24,
         "train.checkpoint_every": 2,
-        "evaluate.suite": "quick",
-        "evaluate.limit": 8,
-        "evaluate.max_new_tokens": 32,
+        "evaluate.suite_file": STUDY_SUITE,
+        "evaluate.limit": 6,
+        "evaluate.max_new_tokens": 24,
     },
-    "default": {},
-    "full": {"analysis.limit": 500, "analysis.behaviour_limit": 300, "evaluate.suite": "full"},
+    "default": {"evaluate.suite_file": STUDY_SUITE},
+    "full": {"analysis.limit": 500, "analysis.behaviour_limit": 300, "evaluate.suite": "full", "evaluate.suite_file": None},
 }
 
 
