@@ -1,8 +1,8 @@
 """One training step as a module: every loss term from one erasure batch and one retain batch.
 
 Wrapping the whole step in one ``nn.Module`` gives DDP and DeepSpeed exactly one forward and
-one backward per step, although the step runs two passes (a truncated one for the erasure batch
-and a full or truncated one for the retain batch).
+one backward per step. Inside, the step runs two passes: a truncated one for the erasure batch,
+and a full or truncated one for the retain batch.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ TERMS = ("loss", "loss_erasure", "loss_retain", "loss_refusal", "loss_compliance
 
 @dataclass
 class StepSettings:
-    """What one step computes; derived from the config and the method's components."""
+    """Switches and weights of one step, derived from the config and the method's components."""
 
     target_layers: list[int]
     retain_layers: list[int]
@@ -62,8 +62,8 @@ class TrainStep(nn.Module):
             return batch["frozen"]
         with torch.no_grad(), self.model.disable_adapter():
             output = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], output_hidden_states=True, use_cache=False)
-        # hidden_states[l + 1] is the output of block l (the last entry is after the final norm,
-        # which the representation layers never reach because max(T) is below the last block).
+        # hidden_states[l + 1] is the output of block l. NOTE: transformers applies the final norm
+        # to the last entry, so for a target layer at the last block this loop compares normed states.
         return torch.stack([output.hidden_states[layer + 1] for layer in layers])
 
     def forward(

@@ -1,9 +1,9 @@
 """The training loop: build data, cache frozen states, weight, train LoRA, checkpoint, save the adapter.
 
 ``train`` runs in one process or under ``accelerate launch`` (CPU with gloo, or GPUs with DDP
-or DeepSpeed). Every process builds the same data deterministically; each takes every
-world_size-th example of each global batch, and gradients are averaged across processes, so
-the global batch and the loss curve do not depend on the process count.
+or DeepSpeed). Every process builds the same data deterministically and takes every
+world_size-th example of each global batch. Gradients are averaged across processes, so the
+global batch and the loss curve do not depend on the process count.
 """
 
 from __future__ import annotations
@@ -93,6 +93,8 @@ class Streams:
 
 
 def _accelerator():
+    # NOTE: the DeepSpeed configs under configs/accelerate were never run here (CPU only), and
+    # checkpoints keep rank 0's RNG state, so a multi-process resume is exact only without dropout.
     from accelerate import Accelerator
     from accelerate.utils import DistributedDataParallelKwargs
 
@@ -307,7 +309,7 @@ def train(
         r_order = batch_schedule([len(e) for e in examples.retain], train_config.batch_size, steps, train_config.seed + 1, train_config.length_group_size) if examples.retain else [[] for _ in range(steps)]
         cache_start = time.perf_counter()
         peft_model.eval()
-        # The whole schedule is cached even on resume, so a resumed run sees the same numbers.
+        # The whole schedule is cached even on resume, so a resumed run uses the same numbers.
         streams = _cache_streams(peft_model, tokenizer, config, examples, e_order, r_order, retain_layers, components, rank, world)
         geometry = _geometry(peft_model, tokenizer, config, examples, components)
         peft_model.train()
