@@ -5,8 +5,7 @@ by seed and stable id, and the exact ids are written to the results. Token budge
 specification's default is 256 new tokens; ``quick`` (64) and ``default`` (128) use fewer so
 they run on 2 CPU cores, and the results record the value used.
 
-Measured budgets (SmolLM2-135M, float32, 2 shared CPU cores): ``quick`` generates about 260
-responses, ``default`` about 1,500.
+Sizes: ``quick`` generates 280 responses; ``default`` about 1,160 plus 8 soft-prompt attacks.
 """
 
 from __future__ import annotations
@@ -68,18 +67,19 @@ QUICK = SuiteSpec(
 
 DEFAULT = SuiteSpec(
     name="default",
-    description="Under 30 minutes on 2 CPU cores for a 135M model: 100 prompts per set, five transfer attacks, "
-    "a white-box soft-prompt attack on 8 prompts, capability subsets.",
+    description="Under 30 minutes on 2 free CPU cores for a 135M model: 100 prompts for XSTest and HarmBench, "
+    "50 for the other sets, five transfer attacks, a white-box soft-prompt attack on 8 prompts, capability subsets.",
     max_new_tokens=128,
     tasks=[
-        *(TaskSpec(dataset=name, kind="over_refusal", limit=100) for name in _PSEUDO),
-        TaskSpec(dataset="alpaca_eval", kind="over_refusal", limit=100),
+        TaskSpec(dataset="xstest_safe", kind="over_refusal", limit=100),
+        *(TaskSpec(dataset=name, kind="over_refusal", limit=50) for name in _PSEUDO if name != "xstest_safe"),
+        TaskSpec(dataset="alpaca_eval", kind="over_refusal", limit=50),
         TaskSpec(dataset="xstest_unsafe", kind="safety", limit=100, attacks=["direct", "prefill"]),
         TaskSpec(
             dataset="harmbench_test", kind="safety", limit=100,
             attacks=["direct", "prefill", "template", "suffix", "embedding"],
         ),
-        TaskSpec(dataset="jbb_harmful", kind="safety", limit=100, attacks=["direct", "artifact"]),
+        TaskSpec(dataset="jbb_harmful", kind="safety", limit=50, attacks=["direct", "artifact"]),
         *(TaskSpec(dataset=name, kind="multiple_choice", limit=100) for name in _MC),
         TaskSpec(dataset="alpaca_pairs", kind="reference_nll", limit=100),
     ],
