@@ -88,4 +88,5 @@ def test_save_weights_writes_files(tmp_path):
     assert (tmp_path / "oaw_weights.csv").read_text().startswith("id,overlap,weight,text")
     assert (tmp_path / "oaw_weights.png").stat().st_size > 0
     extremes = (tmp_path / "oaw_extremes.md").read_text()
-    assert "p0" in extremes and "p11" in extremes
+    assert "p0" in extremes
+    assert "p11" in extremes

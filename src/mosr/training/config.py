@@ -45,7 +45,7 @@ class OawSettings(TrainSection):
 
 
 class CaaSettings(TrainSection):
-    k_max: int = Field(100, ge=1, le=4096, description="Longest harmful prefix, in tokens.")
+    k_max: int = Field(100, ge=1, le=4096, description="Maximum harmful-prefix length, in tokens.")
     prefix_fraction: float = Field(0.5, ge=0.0, le=1.0, description="Share of refusal examples given a prefix.")
 
 
@@ -134,8 +134,8 @@ class TrainConfig(TrainSection):
     erasure_tokens: Literal["all", "response"] = Field(
         "all", description="Tokens of the erasure loss: request and response, or the response only."
     )
-    max_prompt_tokens: int = Field(256, ge=8, le=8192, description="Longest rendered prompt; longer ones are cut.")
-    max_response_tokens: int = Field(128, ge=8, le=8192, description="Longest response; longer ones are cut.")
+    max_prompt_tokens: int = Field(256, ge=8, le=8192, description="Maximum rendered prompt length in tokens; longer prompts are cut.")
+    max_response_tokens: int = Field(128, ge=8, le=8192, description="Maximum response length in tokens; longer responses are cut.")
     frozen_states: Literal["cache", "recompute"] = Field(
         "cache",
         description="cache: compute the frozen model's states once before training (memory grows with the "

@@ -84,7 +84,7 @@ def run_layers(
     """Run the model and return ``([len(layers), batch, tokens, hidden], last hidden state or None)``.
 
     With ``full`` False the pass stops after block max(layers) and returns None as the last
-    state; with ``full`` True it runs every block and the final norm, for the cross-entropy terms.
+    state. With ``full`` True it runs every block and the final norm, for the cross-entropy terms.
     """
     backbone, blocks, _ = decoder_parts(model)
     stop = None if full else max(layers)
