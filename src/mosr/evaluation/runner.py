@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
+import os
 import platform
 import time
 from collections.abc import Sequence
@@ -118,9 +119,10 @@ def evaluate_model(
 
     Generations are cached in ``out_dir/generations.jsonl`` and capability scores in
     ``out_dir/scores.jsonl``, so a second call with the same model, data and settings resumes
-    where an interrupted one stopped. ``base_nll`` maps
-    ``alpaca_pairs`` ids to the base model's reference NLL (from the base model's results);
-    without it, a PEFT model's base NLL is computed with the adapter disabled.
+    where an interrupted one stopped. ``base_nll`` maps ``alpaca_pairs`` ids to the base
+    model's reference NLL (see ``reference_nll_values``); without it, a PEFT model's base NLL
+    is computed with the adapter disabled. The model runs in eval mode (no dropout) and gets
+    its previous mode back afterwards.
 
     Raises:
         ConfigError: unknown suite, attack or judge, or invalid attack options.
@@ -149,10 +151,25 @@ def evaluate_model(
     )
     if config.backend == "vllm":
         context.vllm = _make_vllm(model)
+    was_training = model.training
+    model.eval()
+    try:
+        results = _run_suite(context, base_nll, data_dir)
+    finally:
+        model.train(was_training)
+    results["wall_seconds"] = time.perf_counter() - started
+    write_results_json(results, out_dir / "results.json")
+    write_judgements_csv(context.rows, out_dir / "judgements.csv", [j.name for j in extra_judges])
+    write_markdown(results, out_dir / "results.md")
+    return results
+
+
+def _run_suite(context: _Context, base_nll: dict[str, float] | None, data_dir: str | None) -> dict[str, Any]:
+    config, suite, judge, tokenizer = context.config, context.suite, context.judge, context.tokenizer
 
     results: dict[str, Any] = {
         "schema": SCHEMA_VERSION,
-        **identity,
+        **context.identity,
         "suite": suite.name,
         "suite_spec": suite.model_dump(mode="json"),
         "generation": {
@@ -165,7 +182,8 @@ def evaluate_model(
             **context.prompts.__dict__,
         },
         "judge": {"name": judge.name, "version": judge.version},
-        "extra_judges": [{"name": j.name, "version": j.version} for j in extra_judges],
+        "extra_judges": [{"name": j.name, "version": j.version} for j in context.extra_judges],
+        "data_dir": data_dir or os.environ.get("MOSR_DATA_DIR"),
         "config": config.model_dump(mode="json"),
         "seed": config.seed,
         "definitions": {
@@ -193,12 +211,8 @@ def evaluate_model(
         logger.info("task %s (%s) done in %.1f s", task.key, task.kind, time.perf_counter() - task_started)
 
     _link_alpaca_refusal(results)
-    results["wall_seconds"] = time.perf_counter() - started
     results["cache"] = {"rows": len(context.cache), "duplicates_ignored": context.cache.duplicates,
                         "torn_lines_skipped": context.cache.torn_lines}
-    write_results_json(results, out_dir / "results.json")
-    write_judgements_csv(context.rows, out_dir / "judgements.csv", [j.name for j in extra_judges])
-    write_markdown(results, out_dir / "results.md")
     return results
 
 
