@@ -49,12 +49,12 @@ BUDGETS: dict[str, dict[str, Any]] = {
 }
 
 
-def budget_config(base: MosrConfig, budget: str) -> MosrConfig:
-    """Apply a budget's overrides to a resolved config."""
+def budget_config(base: MosrConfig, budget: str, overrides: dict[str, Any] | None = None) -> MosrConfig:
+    """Apply a budget's overrides to a resolved config, then the user's own overrides, which win."""
     if budget not in BUDGETS:
         raise ConfigError(f"unknown budget {budget!r}; use one of {sorted(BUDGETS)}")
     tree = base.model_dump(mode="json")
-    for dotted_key, value in BUDGETS[budget].items():
+    for dotted_key, value in {**BUDGETS[budget], **(overrides or {})}.items():
         node = tree
         *parents, leaf = dotted_key.split(".")
         for part in parents:
@@ -93,12 +93,16 @@ def run_pipeline(
     budget: str = "default",
     methods: tuple[str, ...] = RUN_METHODS,
     on_stage: Callable[[StageRecord], None] | None = None,
+    overrides: dict[str, Any] | None = None,
 ) -> Path:
-    """Run the whole study into ``out_dir`` and return the path of the report."""
+    """Run the whole study into ``out_dir`` and return the path of the report.
+
+    ``overrides`` (dotted keys, as given with ``--set``) are applied after the budget's own.
+    """
     from mosr.analysis import load_analysis, plot_before_after, run_analysis
     from mosr.reporting import write_report
 
-    config = budget_config(config, budget)
+    config = budget_config(config, budget, overrides)
     out_dir.mkdir(parents=True, exist_ok=True)
     dump_config(config, out_dir / "config.yaml")
     runner = StageRunner(on_change=on_stage)

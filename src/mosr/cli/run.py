@@ -30,6 +30,7 @@ def run_command(
     set_options: list[str] = SET_OPTION,
 ) -> None:
     """Run the study end to end: analysis, training of every method, evaluation, report. Resumes."""
+    from mosr.config import parse_override
     from mosr.pipeline import RUN_METHODS, run_pipeline
 
     setup_logging()
@@ -48,7 +49,8 @@ def run_command(
         timing = f" in {record.seconds:.0f} s" if record.seconds else ""
         console.print(f"[{colour}]{record.status:>7}[/] {record.name}{timing}")
 
-    report = run_pipeline(cfg, run_dir, budget=budget, methods=chosen, on_stage=show)
+    user_overrides = dict(parse_override(text) for text in set_options or [])
+    report = run_pipeline(cfg, run_dir, budget=budget, methods=chosen, on_stage=show, overrides=user_overrides)
     console.print(f"report: {report}  (total {time.perf_counter() - started:.0f} s)")
 
 
