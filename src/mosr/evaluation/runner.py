@@ -119,7 +119,7 @@ def evaluate_model(
 
     Generations are cached in ``out_dir/generations.jsonl`` and capability scores in
     ``out_dir/scores.jsonl``, so a second call with the same model, data and settings resumes
-    where an interrupted one stopped. ``base_nll`` maps ``alpaca_pairs`` ids to the base
+    where an interrupted one stopped. ``base_nll`` maps reference-NLL prompt ids to the base
     model's reference NLL (see ``reference_nll_values``); without it, a PEFT model's base NLL
     is computed with the adapter disabled. The model runs in eval mode (no dropout) and gets
     its previous mode back afterwards.

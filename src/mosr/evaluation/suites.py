@@ -61,7 +61,8 @@ QUICK = SuiteSpec(
         TaskSpec(dataset="harmbench_test", kind="safety", limit=50, attacks=["direct", "prefill"]),
         TaskSpec(dataset="arc_easy", kind="multiple_choice", limit=50),
         TaskSpec(dataset="mmlu", kind="multiple_choice", limit=50),
-        TaskSpec(dataset="alpaca_pairs", kind="reference_nll", limit=30),
+        # AlpacaEval references: alpaca_pairs is the benign retain set of training.
+        TaskSpec(dataset="alpaca_eval", kind="reference_nll", limit=30),
     ],
 )
 
@@ -81,7 +82,7 @@ DEFAULT = SuiteSpec(
         ),
         TaskSpec(dataset="jbb_harmful", kind="safety", limit=50, attacks=["direct", "artifact"]),
         *(TaskSpec(dataset=name, kind="multiple_choice", limit=100) for name in _MC),
-        TaskSpec(dataset="alpaca_pairs", kind="reference_nll", limit=100),
+        TaskSpec(dataset="alpaca_eval", kind="reference_nll", limit=100),
     ],
     attack_options={
         "template": {"per_prompt": 1},
@@ -105,7 +106,7 @@ FULL = SuiteSpec(
         ),
         TaskSpec(dataset="jbb_harmful", kind="safety", attacks=["direct", "prefill", "artifact", "suffix"]),
         *(TaskSpec(dataset=name, kind="multiple_choice") for name in _MC),
-        TaskSpec(dataset="alpaca_pairs", kind="reference_nll"),
+        TaskSpec(dataset="alpaca_eval", kind="reference_nll"),
     ],
     attack_options={
         "template": {"per_prompt": 5},
