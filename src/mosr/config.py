@@ -1,9 +1,9 @@
 """Validated run configuration: pydantic models loaded from YAML presets, overridden by CLI flags.
 
 One section per concern (model, data, analysis, train, evaluate). A preset under ``configs/``
-holds one YAML mapping per section; ``load_config`` merges a preset with overrides given as
-dotted keys (``train.max_steps=40``) and rejects unknown keys and out-of-range values with the
-field name and the allowed range.
+contains one YAML mapping per section. ``load_config`` merges a preset with overrides given as
+dotted keys (``train.max_steps=40``), and it rejects unknown keys and out-of-range values with
+the field name and the allowed range.
 """
 
 from __future__ import annotations

@@ -283,6 +283,17 @@ def load_model(
     return model, tokenizer
 
 
+def load_model_from_config(settings, adapter: str | None = None) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """Load the model that a ``ModelConfig`` section describes; ``adapter`` replaces its adapter when given."""
+    return load_model(
+        settings.name,
+        adapter=adapter if adapter is not None else settings.adapter,
+        dtype=settings.dtype,
+        device=settings.device,
+        trust_remote_code=settings.trust_remote_code,
+    )
+
+
 def adapter_base_name(adapter: str | Path) -> str | None:
     config_path = Path(adapter) / "adapter_config.json"
     if not config_path.exists():

@@ -1,9 +1,9 @@
 """The main job, ``mosr run``: analyse the base model, train every method, evaluate all, report.
 
-Reading ``run_pipeline`` top to bottom tells the study: representation analysis of the base
-model, judge validation against human labels, training of each defence with the same seed and
-budget, evaluation of every model on the same prompts, analysis of the trained adapters, and
-the report. Each stage lives in its own folder under the run folder and is skipped when it
+Reading ``run_pipeline`` top to bottom tells the study. It analyses the base model's
+representations and validates the judges against human labels. It then trains each defence
+with the same seed and budget, evaluates every model on the same prompts, analyses the trained
+adapters and writes the report. Each stage lives in its own folder under the run folder and is skipped when it
 finished earlier with the same settings.
 """
 
@@ -27,8 +27,8 @@ ANALYSED_METHODS = ("rr", "mosr")
 STUDY_SUITE = str(CONFIG_DIR / "suites" / "study.yaml")
 
 # Overrides each budget applies on top of the preset. `default` keeps the preset's training and
-# evaluates on the study suite; `quick` is a smoke run of every stage (minutes on 2 CPU cores);
-# `full` evaluates every prompt of every set.
+# evaluates on the study suite. `quick` is a smoke run of every stage (minutes on 2 idle CPU
+# cores). `full` evaluates every prompt of every set.
 BUDGETS: dict[str, dict[str, Any]] = {
     "quick": {
         "analysis.limit": 24,
@@ -64,7 +64,7 @@ def budget_config(base: MosrConfig, budget: str, overrides: dict[str, Any] | Non
 
 
 def method_config(config: MosrConfig, method: str, completion_cache: Path) -> MosrConfig:
-    """The run's config with ``method`` selected and the harmful completions shared by all methods."""
+    """Select ``method`` in a copy of the run's config, pointing it at the completion cache all methods share."""
     tree = config.model_dump(mode="json")
     tree["train"]["method"] = method
     tree["train"]["data"]["completion_cache_dir"] = str(completion_cache)
@@ -79,12 +79,9 @@ def _stage_settings(config: MosrConfig, *sections: str, **extra: Any) -> dict[st
 
 
 def _load(config: MosrConfig, adapter: str | None = None):
-    from mosr.models import load_model
+    from mosr.models import load_model_from_config
 
-    return load_model(
-        config.model.name, adapter=adapter, dtype=config.model.dtype,
-        device=config.model.device, trust_remote_code=config.model.trust_remote_code,
-    )
+    return load_model_from_config(config.model, adapter)
 
 
 def run_pipeline(
@@ -184,7 +181,7 @@ def train_stage(config: MosrConfig, out_dir: Path) -> Path:
         if stored == config_fingerprint(config):
             resume = True
         else:
-            logger.warning("%s holds training with other settings; starting it again", out_dir)
+            logger.warning("%s contains training with other settings; deleting it and training again", out_dir)
             shutil.rmtree(out_dir)
     return train(config, out_dir, resume=resume)
 

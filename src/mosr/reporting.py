@@ -57,7 +57,7 @@ def collect_results(run_dir: Path) -> dict[str, dict[str, Any]]:
 
 
 def flatten_results(results: dict[str, Any]) -> list[dict[str, Any]]:
-    """One row per metric: over-refusal per set, ASR per set x attack, capability."""
+    """Flatten evaluation results into one row per metric: over-refusal per set, ASR per set x attack, capability."""
     rows = []
     for key, task in results.get("over_refusal", {}).items():
         for attack, summary in task.get("attacks", {}).items():
@@ -96,7 +96,7 @@ def mean_accuracy(rows: list[dict[str, Any]]) -> float | None:
 
 
 def headline_metrics(results_path: Path) -> dict[str, float | None]:
-    """The few numbers a sweep row or a trade-off point needs."""
+    """Read the few numbers that a sweep row or a trade-off point needs from a results file."""
     results = read_json(Path(results_path)) or {}
     rows = flatten_results(results)
     over_refusal = [r["value"] for r in rows if r["metric"].startswith("over_refusal/") and "(" not in r["metric"]]

@@ -1,8 +1,8 @@
 """Resumable stages: a stage is skipped when its completion marker matches the current settings.
 
-A stage writes ``stage.json`` into its folder only after all its outputs are in place, so a
-crash or Ctrl-C mid-stage leaves no marker and the next run redoes just that stage (stages
-that cache their own partial work, such as generation, resume inside the stage as well).
+A stage writes ``stage.json`` into its folder only after all its outputs are in place. A crash
+or Ctrl-C mid-stage therefore leaves no marker, and the next run redoes just that stage. Stages
+that cache their own partial work, such as generation, also resume inside the stage.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ class StageRunner:
     on_change: Callable[[StageRecord], None] | None = None
 
     def run(self, name: str, folder: Path, settings: Any, action: Callable[[], Any]) -> bool:
-        """Run ``action`` unless ``folder`` already holds a matching marker; return True if it ran."""
+        """Run ``action`` unless ``folder`` already contains a matching marker, and return whether it ran."""
         if is_done(folder, settings):
             self._record(StageRecord(name, folder, "skipped", note="finished earlier with the same settings"))
             return False

@@ -32,7 +32,7 @@ from mosr.analysis.prompts import group_datasets, load_groups, spread_subset
 from mosr.analysis.summary import render_summary
 from mosr.config import AnalysisConfig, MosrConfig
 from mosr.data.records import PromptRecord
-from mosr.models import load_model, model_id, num_layers
+from mosr.models import load_model_from_config, model_id, num_layers
 from mosr.representations import (
     LAYER_CONVENTION,
     Representations,
@@ -179,11 +179,7 @@ def run_analysis(
     out_dir.mkdir(parents=True, exist_ok=True)
 
     if model is None or tokenizer is None:
-        model_settings = config.model
-        model, tokenizer = load_model(
-            model_settings.name, model_settings.adapter, model_settings.dtype, model_settings.device,
-            model_settings.trust_remote_code,
-        )
+        model, tokenizer = load_model_from_config(config.model)
     total_layers = num_layers(unwrap_peft(model))
     layers = validate_layers(settings.layers, total_layers)
     target_layers = validate_layers(

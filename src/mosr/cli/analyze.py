@@ -8,8 +8,12 @@ from pathlib import Path
 import typer
 
 from mosr.cli.common import (
+    ADAPTER_OPTION,
     CONFIG_OPTION,
     DATA_DIR_OPTION,
+    DEVICE_OPTION,
+    DTYPE_OPTION,
+    MODEL_OPTION,
     SET_OPTION,
     build_config,
     console,
@@ -47,8 +51,8 @@ def parse_layers(values: list[str] | None) -> list[int] | None:
 
 
 def analyze_command(
-    model: str = typer.Option(None, "--model", "-m", help="Alias, Hugging Face id or local folder."),
-    adapter: str = typer.Option(None, "--adapter", help="PEFT adapter folder to load on top of the model."),
+    model: str = MODEL_OPTION,
+    adapter: str = ADAPTER_OPTION,
     benign: list[str] = typer.Option(None, "--benign", help="Benign dataset; repeat for several (default alpaca_eval)."),
     malicious: list[str] = typer.Option(
         None, "--malicious", help="Malicious dataset; repeat for several (default advbench, harmbench_val)."
@@ -64,8 +68,8 @@ def analyze_command(
         None, "--behaviour-limit", min=0, help="Pseudo-malicious prompts answered and judged; 0 skips generation."
     ),
     batch_size: int = typer.Option(None, "--batch-size", min=1, help="Prompts per forward pass."),
-    dtype: str = typer.Option(None, "--dtype", help="auto, float32, bfloat16 or float16."),
-    device: str = typer.Option(None, "--device", help="torch device, or auto."),
+    dtype: str = DTYPE_OPTION,
+    device: str = DEVICE_OPTION,
     out: Path = typer.Option(Path("runs/analysis"), "--out", "-o", help="Output folder."),
     data_dir: str = DATA_DIR_OPTION,
     config: str = CONFIG_OPTION,

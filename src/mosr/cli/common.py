@@ -24,6 +24,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 CONFIG_OPTION = typer.Option(None, "--config", "-c", help="YAML preset: a path or a name under configs/.")
 SET_OPTION = typer.Option(None, "--set", help="Override any config field: KEY=VALUE, e.g. train.max_steps=40. Repeatable.")
 DATA_DIR_OPTION = typer.Option(None, "--data-dir", help="Benchmark folder (default: $MOSR_DATA_DIR).")
+MODEL_OPTION = typer.Option(None, "--model", "-m", help="Alias, Hugging Face id or local folder.")
+ADAPTER_OPTION = typer.Option(None, "--adapter", help="PEFT adapter folder to load on top of the model.")
+DTYPE_OPTION = typer.Option(None, "--dtype", help="auto, float32, bfloat16 or float16.")
+DEVICE_OPTION = typer.Option(None, "--device", help="torch device, or auto.")
 
 
 def setup_logging(verbose: bool = False) -> None:

@@ -7,8 +7,12 @@ from pathlib import Path
 import typer
 
 from mosr.cli.common import (
+    ADAPTER_OPTION,
     CONFIG_OPTION,
     DATA_DIR_OPTION,
+    DEVICE_OPTION,
+    DTYPE_OPTION,
+    MODEL_OPTION,
     SET_OPTION,
     build_config,
     console,
@@ -19,8 +23,8 @@ from mosr.cli.common import (
 
 
 def evaluate_command(
-    model: str = typer.Option(None, "--model", "-m", help="Alias, Hugging Face id or local folder."),
-    adapter: str = typer.Option(None, "--adapter", help="PEFT adapter folder to load on top of the model."),
+    model: str = MODEL_OPTION,
+    adapter: str = ADAPTER_OPTION,
     suite: str = typer.Option(None, "--suite", "-s", help="quick, default or full."),
     suite_file: str = typer.Option(None, "--suite-file", help="YAML suite definition; replaces --suite."),
     out: Path = typer.Option(Path("runs/eval"), "--out", "-o", help="Output folder; it also contains the generation cache that a rerun resumes from."),
@@ -33,15 +37,15 @@ def evaluate_command(
     backend: str = typer.Option(None, "--backend", help="hf (default) or vllm (needs mosr[vllm] and a GPU)."),
     perplexity_check: bool = typer.Option(None, "--perplexity-check/--no-perplexity-check", help="Report each response's base-model perplexity."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Ignore and do not write the generation cache."),
-    dtype: str = typer.Option(None, "--dtype", help="auto, float32, bfloat16 or float16."),
-    device: str = typer.Option(None, "--device", help="torch device, or auto."),
+    dtype: str = DTYPE_OPTION,
+    device: str = DEVICE_OPTION,
     data_dir: str = DATA_DIR_OPTION,
     config: str = CONFIG_OPTION,
     set_options: list[str] = SET_OPTION,
 ) -> None:
     """Evaluate over-refusal, attack success and capability; writes results.json, judgements.csv and results.md."""
     from mosr.evaluation.runner import PromptSettings, evaluate_model
-    from mosr.models import load_model
+    from mosr.models import load_model_from_config
 
     setup_logging()
     cfg = build_config(
@@ -54,10 +58,7 @@ def evaluate_command(
         evaluate__perplexity_check=perplexity_check, evaluate__cache=False if no_cache else None,
     )
     ensure_writable_dir(out)
-    loaded_model, tokenizer = load_model(
-        cfg.model.name, adapter=cfg.model.adapter, dtype=cfg.model.dtype,
-        device=cfg.model.device, trust_remote_code=cfg.model.trust_remote_code,
-    )
+    loaded_model, tokenizer = load_model_from_config(cfg.model)
     prompts = PromptSettings(
         max_prompt_tokens=cfg.model.max_prompt_tokens, on_long_prompt=cfg.model.on_long_prompt,
         system_prompt=cfg.model.system_prompt,

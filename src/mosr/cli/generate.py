@@ -10,8 +10,12 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from mosr.cli.common import (
+    ADAPTER_OPTION,
     CONFIG_OPTION,
     DATA_DIR_OPTION,
+    DEVICE_OPTION,
+    DTYPE_OPTION,
+    MODEL_OPTION,
     SET_OPTION,
     build_config,
     console,
@@ -38,12 +42,12 @@ def _read_done_ids(path: Path) -> set[str]:
 def generate_command(
     dataset: str = typer.Option(..., "--dataset", "-d", help="Registry name of a prompt dataset (see mosr data list)."),
     out: Path = typer.Option(..., "--out", "-o", help="JSONL file; one line per prompt, appended as batches finish."),
-    model: str = typer.Option(None, "--model", "-m", help="Alias, Hugging Face id or local folder."),
-    adapter: str = typer.Option(None, "--adapter", help="PEFT adapter folder to load on top of the model."),
+    model: str = MODEL_OPTION,
+    adapter: str = ADAPTER_OPTION,
     limit: int = typer.Option(None, "--limit", "-n", min=1, help="Prompts to generate (seeded sample by id)."),
     max_new_tokens: int = typer.Option(128, "--max-new-tokens", min=1, help="Generated tokens per prompt."),
     batch_size: int = typer.Option(16, "--batch-size", min=1, help="Prompts per forward pass."),
-    dtype: str = typer.Option(None, "--dtype", help="auto, float32, bfloat16 or float16."),
+    dtype: str = DTYPE_OPTION,
     on_long_prompt: str = typer.Option(None, "--on-long-prompt", help="truncate (warn) or error."),
     trust_remote_code: bool = typer.Option(None, "--trust-remote-code", help="Allow code from the model repository."),
     encoding: str = typer.Option(None, "--encoding", help="Text encoding of local data files (default utf-8)."),
@@ -54,7 +58,7 @@ def generate_command(
     """Generate greedy responses for a benchmark's prompts; rerunning resumes an interrupted file."""
     from mosr.data import load_prompts
     from mosr.evaluation.generation import generate_batched
-    from mosr.models import fit_prompt, load_model, model_id
+    from mosr.models import fit_prompt, load_model_from_config, model_id
 
     setup_logging()
     cfg = build_config(
@@ -71,10 +75,7 @@ def generate_command(
         console.print(f"all {len(records)} prompts already in {out}")
         return
 
-    loaded_model, tokenizer = load_model(
-        cfg.model.name, adapter=cfg.model.adapter, dtype=cfg.model.dtype,
-        device=cfg.model.device, trust_remote_code=cfg.model.trust_remote_code,
-    )
+    loaded_model, tokenizer = load_model_from_config(cfg.model)
     prompt_ids = []
     for record in todo:
         try:

@@ -1,9 +1,9 @@
 """Evaluation suites, defined as data: which datasets, how many prompts, which attacks, how many tokens.
 
 Prompt subsets are drawn by ``mosr.data.load_records(name, limit=..., seed=...)``, which samples
-by seed and stable id, and the exact ids are written to the results. Token budgets: the
-specification's default is 256 new tokens; ``quick`` (64) and ``default`` (128) use fewer so
-they run on 2 CPU cores, and the results record the value used.
+by seed and stable id, and the exact ids are written to the results. The method's reference
+setting is 256 new tokens. ``quick`` (64) and ``default`` (128) use fewer so that they run on
+2 CPU cores, and the results record the value used.
 
 Sizes: ``quick`` generates 280 responses; ``default`` about 1,160 plus 8 soft-prompt attacks.
 Measured with ``mosr evaluate`` on SmolLM2-135M (float32, 1 torch thread, a 2-core machine

@@ -43,8 +43,8 @@ class TrainStep(nn.Module):
     """Compute the total loss L = c_E L_E + c_R L_R + lambda_F L_F + lambda_C L_C and its terms.
 
     With ``reference_loop`` set, the step instead recomputes the frozen states with a second,
-    adapter-disabled pass and runs every pass at full depth with the head on all positions;
-    this is the unoptimised loop the benchmark compares against.
+    adapter-disabled pass and runs every pass at full depth with the head on all positions.
+    This is the unoptimised loop that the benchmark compares against.
     """
 
     def __init__(self, model: nn.Module, settings: StepSettings, geometry: losses.ErasureGeometry) -> None:

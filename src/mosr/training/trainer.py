@@ -193,12 +193,12 @@ def _prepare_run_folder(out_dir: Path, config: MosrConfig, resume: bool, fingerp
             stored = json.loads((out_dir / "run.json").read_text())
             if stored.get("fingerprint") != fingerprint:
                 raise ConfigError(
-                    f"{out_dir} holds a run with a different configuration (fingerprint {stored.get('fingerprint')}, "
+                    f"{out_dir} contains a run with a different configuration (fingerprint {stored.get('fingerprint')}, "
                     f"this run {fingerprint}); resume with the same config or choose a new --out folder"
                 )
         return 0
     if not resume:
-        raise ConfigError(f"{out_dir} already holds a training run with checkpoints; pass --resume to continue it or choose a new --out folder")
+        raise ConfigError(f"{out_dir} already contains a training run with checkpoints; pass --resume to continue it or choose a new --out folder")
     return ckpt.read_state(latest, fingerprint)
 
 
@@ -225,7 +225,7 @@ def train(
 
     Args:
         config: resolved configuration; ``config.train.method`` picks the components.
-        out_dir: run folder (created); holds config, splits, weights, log, checkpoints, adapter.
+        out_dir: run folder (created); it receives config, splits, weights, log, checkpoints and adapter.
         model, tokenizer: an already loaded base model (no adapter), or None to load
             ``config.model.name``. LoRA is injected in place for the run and removed at the
             end, so the same model can train several methods in turn.
