@@ -123,6 +123,12 @@ class TrainConfig(TrainSection):
     refusal_when_optional: bool = Field(
         False, description="Train the refusal CE in methods where it is optional (rr, mosr_no_caa)."
     )
+    retain_refusal_examples: bool = Field(
+        True,
+        description="Include refusal and CAA examples in the retain L2. When the LoRA stops at the last target "
+        "layer, pinning those states to the frozen model's also pins its output there, so the refusal CE cannot "
+        "be learned and the CAA prefix is kept against the erasure; false leaves them to the cross-entropy.",
+    )
     geometry: Literal["plain", "standardised", "masked", "random_target"] = Field(
         "plain", description="Erasure geometry of the rerouting loss."
     )

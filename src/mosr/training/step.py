@@ -30,6 +30,7 @@ class StepSettings:
     lambda_refusal: float
     lambda_compliance: float
     weight_refusal: bool
+    retain_refusal_examples: bool = True
     precision: str = "float32"
     recompute_frozen: bool = False
     reference_loop: bool = False
@@ -106,6 +107,8 @@ class TrainStep(nn.Module):
                     )
             if need_states:
                 token_mask = retain["attention_mask"].float()
+                if not settings.retain_refusal_examples:
+                    token_mask = token_mask * (~retain["refusal_rows"]).float()[:, None]
                 pairs = losses.shared_count(token_mask.sum() * adapted.shape[0])
                 loss_retain = losses.retain_loss(adapted, frozen, token_mask, pairs)
                 terms["loss_retain"] = loss_retain

@@ -324,6 +324,7 @@ def train(
             lambda_refusal=train_config.lambda_refusal,
             lambda_compliance=train_config.lambda_compliance,
             weight_refusal=components.oaw and train_config.oaw.apply_to_refusal,
+            retain_refusal_examples=train_config.retain_refusal_examples,
             precision=train_config.precision,
             recompute_frozen=train_config.frozen_states == "recompute",
         )
