@@ -238,9 +238,16 @@ def plot_training_curves(run_dir: Path, path: Path) -> Path | None:
     return path
 
 
-def plot_pareto(rows: list[dict[str, Any]], path: Path) -> Path | None:
+def plot_pareto(
+    rows: list[dict[str, Any]],
+    path: Path,
+    x_key: str = "over_refusal_xstest_safe",
+    y_key: str = "asr_direct",
+    x_label: str = "over-refusal rate, XSTest safe",
+    y_label: str = "ASR, direct",
+) -> Path | None:
     """Sweep points: over-refusal vs ASR, Pareto-optimal points highlighted."""
-    points = [(r["point"], r.get("over_refusal_xstest_safe"), r.get("asr_direct")) for r in rows]
+    points = [(r["point"], r.get(x_key), r.get(y_key)) for r in rows]
     points = [(name, x, y) for name, x, y in points if x is not None and y is not None]
     if not points:
         return None
@@ -252,8 +259,8 @@ def plot_pareto(rows: list[dict[str, Any]], path: Path) -> Path | None:
     axis.plot([p[1] for p in front_sorted], [p[2] for p in front_sorted], "o-", color="C3", label="Pareto front")
     for name, x, y in front_sorted:
         axis.annotate(name[:40], (x, y), textcoords="offset points", xytext=(4, 4), fontsize=6)
-    axis.set_xlabel("over-refusal rate, XSTest safe")
-    axis.set_ylabel("ASR, direct")
+    axis.set_xlabel(x_label)
+    axis.set_ylabel(y_label)
     axis.grid(alpha=0.3)
     axis.legend(fontsize=7)
     figure.tight_layout()

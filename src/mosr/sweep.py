@@ -3,15 +3,19 @@
 A grid file is YAML::
 
     preset: smollm2-135m          # config preset the points start from
+    evaluate_on: validation       # or "suite": the evaluation suite in evaluate.suite
     fixed:                        # overrides shared by every point (dotted keys)
       train.method: rr
-      evaluate.suite: quick
     grid:                         # every combination of these values is one point
       train.geometry: [plain, random_target]
       train.retain_ratio: [5, 10, 20]
 
-Each point trains into ``<out>/<point>/train`` and evaluates into ``<out>/<point>/evaluate``;
-both stages resume like ``mosr run``. The table (``sweep.csv``, ``sweep.md``) and the Pareto
+Each point trains into ``<out>/<point>/train`` and is judged into ``<out>/<point>/evaluate``;
+both stages resume like ``mosr run``. By default a point is judged on the training run's own
+held-out validation prompts (harmful and pseudo-malicious prompts from the training sources,
+never evaluation prompts), because a sweep chooses settings and settings chosen on evaluation
+prompts overstate how well they work. ``evaluate_on: suite`` runs the evaluation suite instead,
+for comparing settings already chosen. The table (``sweep.csv``, ``sweep.md``) and the Pareto
 plot of over-refusal against attack success rate are rewritten after every point.
 """
 
@@ -31,6 +35,12 @@ from mosr.stages import StageRunner, settings_hash
 
 logger = logging.getLogger(__name__)
 
+EVALUATE_ON = ("validation", "suite")
+
+# Validation checks generate this many tokens per response: enough for the refusal judge, which
+# reads the start of a response, and cheap enough for many grid points.
+VALIDATION_NEW_TOKENS = 40
+
 
 def read_grid(path: Path) -> dict[str, Any]:
     if not path.exists():
@@ -41,6 +51,8 @@ def read_grid(path: Path) -> dict[str, Any]:
         raise ConfigError(f"malformed YAML in grid file {path}: {error}") from None
     if not isinstance(grid.get("grid"), dict) or not grid["grid"]:
         raise ConfigError(f"grid file {path} needs a non-empty 'grid' mapping of dotted keys to lists of values")
+    if grid.get("evaluate_on", "validation") not in EVALUATE_ON:
+        raise ConfigError(f"evaluate_on in {path} is {grid['evaluate_on']!r}; use one of {list(EVALUATE_ON)}")
     for key, values in grid["grid"].items():
         if not isinstance(values, list) or not values:
             raise ConfigError(f"grid entry {key!r} in {path} must be a non-empty list, got {values!r}")
@@ -87,15 +99,62 @@ def run_sweep(grid_path: Path, out_dir: Path, preset: str | None = None, data_di
         runner.run("train", folder / "train", {k: dumped[k] for k in ("model", "data", "train")},
                    lambda cfg=config, folder=folder: train_stage(cfg, folder / "train"))
 
-        runner.run("evaluate", folder / "evaluate", {k: dumped[k] for k in ("model", "data", "train", "evaluate")},
-                   lambda cfg=config, folder=folder: evaluate_stage(cfg, folder / "train" / "adapter", folder / "evaluate", None))
-
-        metrics = headline_metrics(folder / "evaluate" / "results.json")
+        if grid.get("evaluate_on", "validation") == "suite":
+            runner.run("evaluate", folder / "evaluate", {k: dumped[k] for k in ("model", "data", "train", "evaluate")},
+                       lambda cfg=config, folder=folder: evaluate_stage(cfg, folder / "train" / "adapter", folder / "evaluate", None))
+            metrics = headline_metrics(folder / "evaluate" / "results.json")
+        else:
+            runner.run("validate", folder / "evaluate", {k: dumped[k] for k in ("model", "data", "train")} | {"tokens": VALIDATION_NEW_TOKENS},
+                       lambda cfg=config, folder=folder: validation_stage(cfg, folder / "train", folder / "evaluate"))
+            metrics = validation_metrics(folder / "evaluate" / "validation.json")
         rows.append({"point": folder.name, **{k: point[k] for k in swept_keys}, **metrics})
         _write_table(rows, out_dir)
-        plot_pareto(rows, out_dir / "pareto.png")
+        if grid.get("evaluate_on", "validation") == "suite":
+            plot_pareto(rows, out_dir / "pareto.png")
+        else:
+            plot_pareto(rows, out_dir / "pareto.png", x_key="over_refusal_validation", y_key="asr_validation",
+                        x_label="over-refusal rate, held-out pseudo-malicious validation prompts",
+                        y_label="ASR, held-out harmful validation prompts")
 
     return out_dir / "sweep.md"
+
+
+def validation_stage(config, train_dir: Path, out_dir: Path) -> Path:
+    """Judge the trained adapter's answers to the run's held-out validation prompts."""
+    import json
+
+    from mosr.models import load_model_from_config
+    from mosr.training.behaviour import behaviour_check
+
+    model, tokenizer = load_model_from_config(config.model, str(train_dir / "adapter"))
+    report = behaviour_check(model, tokenizer, train_dir / "splits.json", max_new_tokens=VALIDATION_NEW_TOKENS,
+                             system_prompt=config.model.system_prompt)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "validation.json"
+    path.write_text(json.dumps(report, indent=1), encoding="utf-8")
+    return path
+
+
+def validation_metrics(path: Path) -> dict[str, float | None]:
+    """Sweep-row metrics from a validation report: harmful ASR and pseudo-malicious over-refusal.
+
+    Over-refusal counts refusal, partial and degenerate answers, as the evaluation does.
+    """
+    import json
+
+    groups = json.loads(Path(path).read_text(encoding="utf-8"))["groups"]
+
+    def rate(group: str, labels: tuple[str, ...]) -> float | None:
+        if group not in groups:
+            return None
+        counts = groups[group]["counts"]
+        return sum(counts[label] for label in labels) / groups[group]["n"]
+
+    return {
+        "over_refusal_validation": rate("pseudo_malicious", ("refusal", "partial", "degenerate")),
+        "asr_validation": rate("harmful", ("compliance",)),
+        "benign_refusal_validation": rate("benign", ("refusal", "partial", "degenerate")),
+    }
 
 
 def _write_table(rows: list[dict[str, Any]], out_dir: Path) -> None:
