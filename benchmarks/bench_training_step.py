@@ -7,6 +7,11 @@ loop reads the frozen states from the cache built once before training, stops th
 representation passes after the deepest target layer and runs the head only where a token is
 trained. The one-off cache build is reported separately and as a per-step share.
 
+It also counts the floating-point operations of the optimised loop's steps (forward and
+backward, with torch's FlopCounterMode, in a second untimed pass over the same batches) and
+divides them by the timed seconds, against the matmul throughput measured in the same process
+at the loop's precision.
+
 Usage:
     python benchmarks/bench_training_step.py [--steps 6] [--method mosr] [--config smollm2-135m]
         [--completions DIR]  # folder with harmful_completions.jsonl from an earlier run
@@ -21,7 +26,9 @@ import time
 from pathlib import Path
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
+from bench_matmul import matmul_gflops
 from mosr.config import load_config
 from mosr.models import load_model
 from mosr.training import data as training_data
@@ -44,6 +51,22 @@ def _completions(sets, folder: Path | None, model_name: str) -> dict[str, dict[s
         r.id: cached.get(r.id) or {"completion": training_data._fallback_completion(r), "origin": "target"}
         for r in sets.erasure
     }
+
+
+def _count_flops(step_module, streams, e_order, r_order, steps, train, pad_id) -> float:
+    """Mean FLOPs of the timed steps (1..steps-1), counted in an untimed pass over the same batches."""
+    total = 0
+    for step in range(1, steps):
+        c_e, c_r = coefficients(step, steps, train.alpha, train.schedule, train.retain_ratio)
+        erasure = _batch(streams.erasure, streams.erasure_states, shard(e_order[step], 0, 1), pad_id, torch.device("cpu"))
+        retain = _batch(streams.retain, streams.retain_states, shard(r_order[step], 0, 1), pad_id, torch.device("cpu"))
+        counter = FlopCounterMode(display=False)
+        with counter:
+            loss, _ = step_module(erasure, retain, c_e, c_r)
+            loss.backward()
+        step_module.model.zero_grad(set_to_none=True)
+        total += counter.get_total_flops()
+    return total / (steps - 1)
 
 
 def main() -> None:
@@ -111,6 +134,8 @@ def main() -> None:
                 first = {k: round(float(v), 5) for k, v in terms.items()}
         timed = times[1:]
         results[name] = {"seconds_per_step": sum(timed) / len(timed), "first_step_terms": first}
+        if not reference:
+            results[name]["flops_per_step"] = _count_flops(step_module, streams, e_order, r_order, steps, train, pad_id)
 
     cached = results["cached_truncated"]["seconds_per_step"]
     reference = results["reference_two_pass"]["seconds_per_step"]
@@ -122,6 +147,11 @@ def main() -> None:
     print(f"speed-up                : {reference / cached:.2f}x")
     print(f"cache build             : {cache_seconds:.1f} s once ({cache_seconds / steps:.3f} s/step over these {steps} steps)")
     print(f"speed-up incl. cache    : {reference / amortised:.2f}x")
+    dtype = torch.bfloat16 if train.precision == "bfloat16" else torch.float32
+    peak = matmul_gflops(2048, dtype, 3.0)
+    achieved = results["cached_truncated"]["flops_per_step"] / cached / 1e9
+    print(f"training FLOP/s         : {achieved:.1f} GFLOP/s achieved, {peak:.1f} GFLOP/s {dtype} matmul peak "
+          f"({achieved / peak:.0%}); {results['cached_truncated']['flops_per_step'] / 1e9:.0f} GFLOP per step")
     print("first-step terms (must agree):")
     print(json.dumps({name: value["first_step_terms"] for name, value in results.items()}, indent=1))
 
