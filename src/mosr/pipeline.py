@@ -78,10 +78,11 @@ def _stage_settings(config: MosrConfig, *sections: str, **extra: Any) -> dict[st
     return settings
 
 
-def _load(config: MosrConfig, adapter: str | None = None):
+def _load(config: MosrConfig, adapter: str | None = None, dtype: str | None = None):
     from mosr.models import load_model_from_config
 
-    return load_model_from_config(config.model, adapter)
+    settings = config.model.model_copy(update={"dtype": dtype}) if dtype else config.model
+    return load_model_from_config(settings, adapter)
 
 
 def run_pipeline(
@@ -203,7 +204,7 @@ def _base_nll(base_eval_dir: Path | None) -> dict[str, float] | None:
 def evaluate_stage(config: MosrConfig, adapter: Path | None, out_dir: Path, base_eval_dir: Path | None) -> None:
     from mosr.evaluation.runner import PromptSettings, evaluate_model
 
-    model, tokenizer = _load(config, str(adapter) if adapter else None)
+    model, tokenizer = _load(config, str(adapter) if adapter else None, config.evaluate.dtype)
     prompts = PromptSettings(
         max_prompt_tokens=config.model.max_prompt_tokens,
         on_long_prompt=config.model.on_long_prompt,

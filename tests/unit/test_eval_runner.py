@@ -149,6 +149,30 @@ def test_second_run_generates_nothing(tiny_model, smollm2_tokenizer, suite_file,
     assert second["safety"] == first["safety"]
 
 
+def test_other_dtype_does_not_reuse_the_cache(smollm2_tokenizer, suite_file, tmp_path, monkeypatch):
+    from mosr.models import build_tiny_model
+
+    def model(dtype):
+        built = build_tiny_model(seed=0, num_layers=2, hidden_size=64, vocab_size=len(smollm2_tokenizer)).to(dtype)
+        built.mosr_name = "tiny"
+        return built
+
+    config = EvalConfig(suite_file=suite_file, batch_size=1, capability=False)
+    runner.evaluate_model(model(torch.float32), smollm2_tokenizer, config, tmp_path / "out")
+    calls = []
+    original = runner.generate_detailed
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "generate_detailed", counting)
+    runner.evaluate_model(model(torch.float32), smollm2_tokenizer, config, tmp_path / "out")
+    assert not calls
+    runner.evaluate_model(model(torch.bfloat16), smollm2_tokenizer, config, tmp_path / "out")
+    assert calls
+
+
 def test_limit_override_caps_prompts(tiny_model, smollm2_tokenizer, suite_file, tmp_path):
     config = EvalConfig(suite_file=suite_file, batch_size=4, limit=2, capability=False)
     results = runner.evaluate_model(tiny_model, smollm2_tokenizer, config, tmp_path / "out")

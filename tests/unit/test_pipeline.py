@@ -31,3 +31,23 @@ def test_method_config_shares_completion_cache(tmp_path):
     config = method_config(load_config("smollm2-135m"), "rr", tmp_path / "data")
     assert config.train.method == "rr"
     assert Path(config.train.data.completion_cache_dir) == tmp_path / "data"
+
+
+def test_evaluation_dtype_replaces_model_dtype(monkeypatch, tmp_path):
+    import mosr.evaluation.runner as eval_runner
+    import mosr.models as models
+    from mosr import pipeline
+
+    loaded = []
+
+    def fake_load(settings, adapter=None):
+        loaded.append(settings.dtype)
+        return None, None
+
+    monkeypatch.setattr(models, "load_model_from_config", fake_load)
+    monkeypatch.setattr(eval_runner, "evaluate_model", lambda *args, **kwargs: None)
+    config = load_config("smollm2-135m", {"evaluate.dtype": "bfloat16"})
+
+    pipeline.evaluate_stage(config, None, tmp_path, None)
+    assert loaded == ["bfloat16"]
+    assert config.model.dtype == "float32"

@@ -58,7 +58,10 @@ def evaluate_command(
         evaluate__perplexity_check=perplexity_check, evaluate__cache=False if no_cache else None,
     )
     ensure_writable_dir(out)
-    loaded_model, tokenizer = load_model_from_config(cfg.model)
+    model_settings = cfg.model
+    if dtype is None and cfg.evaluate.dtype:
+        model_settings = cfg.model.model_copy(update={"dtype": cfg.evaluate.dtype})
+    loaded_model, tokenizer = load_model_from_config(model_settings)
     prompts = PromptSettings(
         max_prompt_tokens=cfg.model.max_prompt_tokens, on_long_prompt=cfg.model.on_long_prompt,
         system_prompt=cfg.model.system_prompt,

@@ -135,7 +135,7 @@ def evaluate_model(
     check_attack_names(config, suite)
     judge = get_judge(config.judge)
     extra_judges = [get_judge(name) for name in config.extra_judges]
-    identity = model_id(model)
+    identity = {**model_id(model), "dtype": str(next(model.parameters()).dtype).removeprefix("torch.")}
     if hasattr(model, "peft_config"):
         # The adapter's weights, not its folder name, key the caches: retraining into the same
         # folder must not reuse the old adapter's generations.
@@ -287,6 +287,10 @@ def _prompt_ids(context: _Context, case: AttackCase, with_prefill: bool = True) 
 def _model_key(context: _Context) -> dict[str, Any]:
     """Cache-key parts naming the model; the adapter fingerprint only where there is an adapter."""
     parts = {"model": context.identity["model"], "adapter": context.identity["adapter"]}
+    # Greedy decoding in bfloat16 and float32 can pick different tokens, so the weights' dtype
+    # keys the cache too. float32 adds no part, so caches written without this part stay valid.
+    if context.identity.get("dtype", "float32") != "float32":
+        parts["dtype"] = context.identity["dtype"]
     if context.identity.get("adapter_fingerprint"):
         parts["adapter_fingerprint"] = context.identity["adapter_fingerprint"]
     return parts
