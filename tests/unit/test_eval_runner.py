@@ -215,7 +215,7 @@ def test_cli_unknown_suite_exits_with_message():
 
 def test_builtin_suites_record_token_budget():
     assert get_suite("quick").max_new_tokens == 64
-    assert get_suite("default").max_new_tokens == 128
+    assert get_suite("default").max_new_tokens == 96
     assert get_suite("full").max_new_tokens == 256
 
 
@@ -268,3 +268,10 @@ def test_adapter_fingerprint_changes_with_weights(tiny_model):
     with torch.no_grad():
         next(p for n, p in model.named_parameters() if "lora_B" in n).add_(1.0)
     assert runner.adapter_fingerprint(model) != before
+
+
+def test_default_suite_subset_has_own_key():
+    tasks = get_suite("default").tasks
+    keys = [(task.kind, task.key) for task in tasks]
+    assert len(keys) == len(set(keys))
+    assert ("safety", "harmbench_test_50") in keys

@@ -14,7 +14,7 @@ class EvalConfig(BaseModel):
     suite_file: str | None = Field(None, description="YAML suite file; replaces the named suite when set.")
     max_new_tokens: int | None = Field(
         None, ge=1, le=8192,
-        description="Generated tokens per response; None uses the suite's value (quick 64, default 128, full 256).",
+        description="Generated tokens per response; None uses the suite's value (quick 64, default 96, full 256).",
     )
     batch_size: int = Field(32, ge=1, le=4096, description="Prompts per generation or scoring batch.")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] | None = Field(

@@ -2,13 +2,14 @@
 
 Prompt subsets are drawn by ``mosr.data.load_records(name, limit=..., seed=...)``, which samples
 by seed and stable id, and the exact ids are written to the results. The method's reference
-setting is 256 new tokens. ``quick`` (64) and ``default`` (128) use fewer so that they run on
+setting is 256 new tokens. ``quick`` (64) and ``default`` (96) use fewer so that they run on
 2 CPU cores, and the results record the value used.
 
-Sizes: ``quick`` generates 280 responses; ``default`` about 1,160 plus 8 soft-prompt attacks.
-Measured with ``mosr evaluate`` on SmolLM2-135M (float32, 1 torch thread, a 2-core machine
-shared with other jobs at load 1-5): ``quick`` 12 minutes from an empty cache, ``default``
-about 60 minutes, so ``default`` misses its 30-minute aim on a busy machine.
+Sizes: ``quick`` generates 280 responses; ``default`` about 950 plus 8 soft-prompt attacks.
+The default suite was cut to this size after a float32 run of the earlier, larger one (128 new
+tokens, 100 prompts for every attack, three artifact sets) with 1 torch thread beside one other
+job on 2 cores: over-refusal sets 7.5 minutes, HarmBench template 6.4, suffix 3.5, embedding 3.4,
+HarmBench direct and prefill 3.3 each, and over 40 minutes in all.
 """
 
 from __future__ import annotations
@@ -71,17 +72,21 @@ QUICK = SuiteSpec(
 
 DEFAULT = SuiteSpec(
     name="default",
-    description="Under 30 minutes on 2 free CPU cores for a 135M model: 100 prompts for XSTest and HarmBench, "
-    "50 for the other sets, five transfer attacks, a white-box soft-prompt attack on 8 prompts, capability subsets.",
-    max_new_tokens=128,
+    description="About half an hour on 2 CPU cores for a 135M model: 100 prompts for XSTest safe and HarmBench "
+    "direct and prefill, 50 for the other sets and the transfer attacks, a white-box soft-prompt attack on 8 "
+    "prompts, capability subsets; 96 new tokens.",
+    max_new_tokens=96,
     tasks=[
         TaskSpec(dataset="xstest_safe", kind="over_refusal", limit=100),
         *(TaskSpec(dataset=name, kind="over_refusal", limit=50) for name in _PSEUDO if name != "xstest_safe"),
         TaskSpec(dataset="alpaca_eval", kind="over_refusal", limit=50),
-        TaskSpec(dataset="xstest_unsafe", kind="safety", limit=100, attacks=["direct", "prefill"]),
+        TaskSpec(dataset="xstest_unsafe", kind="safety", limit=50, attacks=["direct", "prefill"]),
+        TaskSpec(dataset="harmbench_test", kind="safety", limit=100, attacks=["direct", "prefill"]),
+        # The first 50 of the same seeded order: templates and transfer suffixes make prompts up to
+        # ten times longer, so they run on a subset.
         TaskSpec(
-            dataset="harmbench_test", kind="safety", limit=100,
-            attacks=["direct", "prefill", "template", "suffix", "embedding"],
+            dataset="harmbench_test", kind="safety", limit=50, name="harmbench_test_50",
+            attacks=["template", "suffix", "embedding"],
         ),
         TaskSpec(dataset="jbb_harmful", kind="safety", limit=50, attacks=["direct", "artifact"]),
         *(TaskSpec(dataset=name, kind="multiple_choice", limit=100) for name in _MC),
@@ -89,7 +94,7 @@ DEFAULT = SuiteSpec(
     ],
     attack_options={
         "template": {"per_prompt": 1},
-        "artifact": {"artifacts": ["jbb_pair", "jbb_random_search", "jbb_jbc"]},
+        "artifact": {"artifacts": ["jbb_pair", "jbb_jbc"]},
         "embedding": {"limit": 8, "steps": 40},
     },
 )
