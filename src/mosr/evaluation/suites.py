@@ -5,11 +5,12 @@ by seed and stable id, and the exact ids are written to the results. The method'
 setting is 256 new tokens. ``quick`` (64) and ``default`` (96) use fewer so that they run on
 2 CPU cores, and the results record the value used.
 
-Sizes: ``quick`` generates 280 responses; ``default`` about 950 plus 8 soft-prompt attacks.
-The default suite was cut to this size after a float32 run of the earlier, larger one (128 new
-tokens, 100 prompts for every attack, three artifact sets) with 1 torch thread beside one other
-job on 2 cores: over-refusal sets 7.5 minutes, HarmBench template 6.4, suffix 3.5, embedding 3.4,
-HarmBench direct and prefill 3.3 each, and over 40 minutes in all.
+Sizes: ``quick`` generates 280 responses; ``default`` 900 plus 8 soft-prompt attacks.
+The default suite was cut to this size after a float32 run of the earlier, larger one: 128 new
+tokens, 100 prompts for every attack and three artifact sets. With 1 torch thread beside one
+other job on 2 cores, its over-refusal sets took 7.5 minutes, HarmBench template 6.4, suffix 3.5,
+embedding 3.4, and direct and prefill 3.3 each. It was stopped after 31 minutes with the
+JailbreakBench and capability tasks still to run.
 """
 
 from __future__ import annotations
