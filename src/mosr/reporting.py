@@ -212,6 +212,9 @@ def read_train_log(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
+_BATCH_DEPENDENT_TERMS = ("loss_erasure", "loss_refusal", "loss_compliance", "erasure_cosine")
+
+
 def plot_training_curves(run_dir: Path, path: Path) -> Path | None:
     """Loss terms, erasure cosine and coefficients per step for every trained method."""
     logs = {folder.name: read_train_log(folder / "train_log.jsonl") for folder in sorted((run_dir / "train").glob("*"))}
@@ -222,17 +225,23 @@ def plot_training_curves(run_dir: Path, path: Path) -> Path | None:
     panels = [("loss", "total loss"), ("loss_erasure", "erasure loss"), ("loss_retain", "retain loss"),
               ("loss_refusal", "refusal CE"), ("loss_compliance", "compliance CE"), ("erasure_cosine", "erasure cosine")]
     figure, axes = plt.subplots(2, 3, figsize=(13, 7))
+    colours = {method: f"C{index}" for index, method in enumerate(logs)}
     for axis, (key, title) in zip(axes.flat, panels):
         for method, rows in logs.items():
-            steps = [row["step"] for row in rows if row.get(key) is not None]
-            values = [row[key] for row in rows if row.get(key) is not None]
-            if values:
-                axis.plot(steps, values, label=method)
+            points = [(row["step"], row[key]) for row in rows if row.get(key) is not None]
+            if key in _BATCH_DEPENDENT_TERMS:
+                # The log writes 0 for a term whose examples were not in the step's batch, or that
+                # the method does not train: those are gaps, not zero losses.
+                points = [(step, value) for step, value in points if value != 0.0]
+            if any(value != 0.0 for _, value in points):
+                axis.plot(*zip(*points), marker="." if len(points) < len(rows) else None, color=colours[method],
+                          label=method)
         axis.set_title(title)
         axis.set_xlabel("step")
         axis.grid(alpha=0.3)
-    axes.flat[0].legend(fontsize=7)
-    figure.tight_layout()
+    handles = [plt.Line2D([], [], color=colour, label=method) for method, colour in colours.items()]
+    figure.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8)
+    figure.tight_layout(rect=(0, 0.05, 1, 1))
     figure.savefig(path, dpi=110)
     plt.close(figure)
     return path
@@ -418,4 +427,13 @@ def _analysis_summary(analysis: dict[str, Any]) -> str:
     if not analysis:
         return "_Analysis has not run in this folder._"
     best = analysis.get("best_layer")
-    return f"Best-separating layer: {best}. See `analysis/base/summary.md` for the per-layer table."
+    if not isinstance(best, dict):
+        return f"Best-separating layer: {best}. See `analysis/base/summary.md` for the per-layer table."
+    auroc = best.get("refusal_auroc")
+    auroc_text = f", refusal AUROC of the projection {auroc:.2f}" if auroc is not None else ""
+    return (
+        f"Best-separating layer: {best.get('layer')} (probe held-out accuracy {best.get('probe_accuracy', float('nan')):.3f}): "
+        f"boundary position b = {best.get('boundary_position', float('nan')):.2f} "
+        f"(0 = benign mean, 1 = malicious mean){auroc_text}. "
+        "See `analysis/base/summary.md` for the per-layer table."
+    )

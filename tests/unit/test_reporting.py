@@ -85,3 +85,14 @@ def test_headline_metrics_reads_results(tmp_path):
     assert metrics["asr_direct"] == 0.3
     assert metrics["asr_prefill"] == 0.4
     assert metrics["capability_accuracy"] == 0.5
+
+
+def test_analysis_summary_formats_best_layer():
+    from mosr.reporting import _analysis_summary
+
+    text = _analysis_summary({"best_layer": {"layer": 14, "probe_accuracy": 0.99166, "boundary_position": -0.3267,
+                                             "refusal_auroc": 0.4695}})
+    assert "Best-separating layer: 14 (probe held-out accuracy 0.992)" in text
+    assert "b = -0.33" in text
+    assert "refusal AUROC of the projection 0.47" in text
+    assert "{" not in text
