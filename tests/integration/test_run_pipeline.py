@@ -22,9 +22,19 @@ def _run_command(out: Path) -> list[str]:
             "--set", "train.max_steps=2", "--set", "evaluate.limit=4"]
 
 
+def _default_sigint() -> None:
+    """Give the child the default SIGINT disposition, so Python turns Ctrl-C into KeyboardInterrupt.
+
+    A shell starts background jobs with SIGINT ignored, and children inherit that: without this
+    reset, pytest launched with ``&`` or ``nohup`` would send a Ctrl-C that nothing receives.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _interrupt_after_first_stage(out: Path, timeout_s: float = 600) -> None:
     """Start mosr run and send Ctrl-C once the first stage has written its marker."""
-    process = subprocess.Popen(_run_command(out), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=os.environ.copy())
+    process = subprocess.Popen(_run_command(out), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=os.environ.copy(),
+                               preexec_fn=_default_sigint)
     marker = out / "analysis" / "base" / "stage.json"
     deadline = time.monotonic() + timeout_s
     while not marker.exists() and process.poll() is None and time.monotonic() < deadline:
