@@ -52,7 +52,7 @@ def read_grid(path: Path) -> dict[str, Any]:
     if not isinstance(grid.get("grid"), dict) or not grid["grid"]:
         raise ConfigError(f"grid file {path} needs a non-empty 'grid' mapping of dotted keys to lists of values")
     if grid.get("evaluate_on", "validation") not in EVALUATE_ON:
-        raise ConfigError(f"evaluate_on in {path} is {grid['evaluate_on']!r}; use one of {list(EVALUATE_ON)}")
+        raise ConfigError(f"invalid evaluate_on in {path}: {grid['evaluate_on']!r}; use one of {list(EVALUATE_ON)}")
     for key, values in grid["grid"].items():
         if not isinstance(values, list) or not values:
             raise ConfigError(f"grid entry {key!r} in {path} must be a non-empty list, got {values!r}")
@@ -120,7 +120,7 @@ def run_sweep(grid_path: Path, out_dir: Path, preset: str | None = None, data_di
 
 
 def validation_stage(config, train_dir: Path, out_dir: Path) -> Path:
-    """Judge the trained adapter's answers to the run's held-out validation prompts."""
+    """Judge the trained adapter's responses to the run's held-out validation prompts."""
     import json
 
     from mosr.models import load_model_from_config
@@ -136,9 +136,9 @@ def validation_stage(config, train_dir: Path, out_dir: Path) -> Path:
 
 
 def validation_metrics(path: Path) -> dict[str, float | None]:
-    """Sweep-row metrics from a validation report: harmful ASR and pseudo-malicious over-refusal.
+    """Return sweep-row metrics from a validation report: harmful ASR and pseudo-malicious over-refusal.
 
-    Over-refusal counts refusal, partial and degenerate answers, as the evaluation does.
+    Over-refusal counts refusal, partial and degenerate responses, as the evaluation does.
     """
     import json
 

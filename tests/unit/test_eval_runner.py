@@ -149,7 +149,7 @@ def test_second_run_generates_nothing(tiny_model, smollm2_tokenizer, suite_file,
     assert second["safety"] == first["safety"]
 
 
-def test_other_dtype_does_not_reuse_the_cache(smollm2_tokenizer, suite_file, tmp_path, monkeypatch):
+def test_other_dtype_misses_cache(smollm2_tokenizer, suite_file, tmp_path, monkeypatch):
     from mosr.models import build_tiny_model
 
     def model(dtype):

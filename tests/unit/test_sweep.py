@@ -40,11 +40,11 @@ def test_bad_grid_is_rejected(tmp_path, text, message):
 def test_unknown_evaluate_on_is_rejected(tmp_path):
     path = tmp_path / "grid.yaml"
     path.write_text("evaluate_on: test\ngrid:\n  train.alpha: [5]\n")
-    with pytest.raises(ConfigError, match="evaluate_on .* 'test'"):
+    with pytest.raises(ConfigError, match="invalid evaluate_on .*: 'test'"):
         read_grid(path)
 
 
-def test_validation_metrics_count_degenerate_as_over_refusal(tmp_path):
+def test_validation_degenerate_counts_as_over_refusal(tmp_path):
     import json
 
     from mosr.sweep import validation_metrics

@@ -12,7 +12,7 @@ other job on 2 cores, its over-refusal sets took 7.5 minutes, HarmBench template
 embedding 3.4, and direct and prefill 3.3 each. It was stopped after 31 minutes with the
 JailbreakBench and capability tasks still to run. The cut suite took 1,955 s (32.6 minutes) in
 float32 with 1 thread, beside another job for its first 20 minutes.
-NOTE: not yet timed with both cores free or in bfloat16, either of which should bring it under 30.
+NOTE: not yet timed with both cores free or in bfloat16. Either may bring it under 30 minutes.
 """
 
 from __future__ import annotations
