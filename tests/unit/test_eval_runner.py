@@ -106,14 +106,14 @@ def test_resume_after_interrupt_matches_clean_run(tiny_model, smollm2_tokenizer,
     real_generate = runner.generate_detailed
     calls = {"batches": 0}
 
-    def interrupted_generate(model, tokenizer, prompt_ids, max_new_tokens, batch_size, on_batch_done=None):
+    def interrupted_generate(model, tokenizer, prompt_ids, max_new_tokens, batch_size, on_batch_done=None, **kwargs):
         def store_then_stop(indices, generations):
             on_batch_done(indices, generations)
             calls["batches"] += 1
             if calls["batches"] == 3:
                 raise KeyboardInterrupt
 
-        return real_generate(model, tokenizer, prompt_ids, max_new_tokens, batch_size, on_batch_done=store_then_stop)
+        return real_generate(model, tokenizer, prompt_ids, max_new_tokens, batch_size, on_batch_done=store_then_stop, **kwargs)
 
     monkeypatch.setattr(runner, "generate_detailed", interrupted_generate)
     with pytest.raises(KeyboardInterrupt):
@@ -275,3 +275,28 @@ def test_default_suite_subset_has_own_key():
     keys = [(task.kind, task.key) for task in tasks]
     assert len(keys) == len(set(keys))
     assert ("safety", "harmbench_test_50") in keys
+
+
+def test_adapter_is_merged_while_generating_and_restored(tiny_model, smollm2_tokenizer, suite_file, tmp_path, monkeypatch):
+    from peft import LoraConfig, get_peft_model
+
+    model = get_peft_model(tiny_model, LoraConfig(r=2, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    seen = []
+    original = runner.generate_detailed
+
+    def recording(model, *args, **kwargs):
+        seen.append(any(getattr(m, "merged", False) for m in model.modules()))
+        return original(model, *args, **kwargs)
+
+    monkeypatch.setattr(runner, "generate_detailed", recording)
+    runner.evaluate_model(model, smollm2_tokenizer, EvalConfig(suite_file=suite_file, capability=False), tmp_path / "merged")
+    assert seen and all(seen)
+    assert not any(getattr(m, "merged", False) for m in model.modules())
+    for name, parameter in model.named_parameters():
+        assert torch.equal(parameter, before[name]), name
+
+    seen.clear()
+    config = EvalConfig(suite_file=suite_file, capability=False, merge_adapter=False)
+    runner.evaluate_model(model, smollm2_tokenizer, config, tmp_path / "merged")
+    assert seen and not any(seen)  # the unmerged model has its own cache keys, so it generated again

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from mosr.data.records import MultipleChoiceRecord
-from mosr.evaluation.scoring import continuation_logprobs, mc_context, score_multiple_choice
+from mosr.evaluation.scoring import continuation_logprobs, mc_context, merged_adapter, score_multiple_choice
 
 
 def hand_logprobs(model, context, continuation):
@@ -37,3 +37,45 @@ def test_multiple_choice_picks_highest_sum(tiny_model, smollm2_tokenizer):
     normalised = [s / (len(c) + 1) for s, c in zip(sums, record.choices)]
     assert row["prediction_norm"] == max(range(3), key=lambda i: normalised[i])
     assert row["correct"] == (row["prediction"] == 0)
+
+
+def _lora(model, dtype):
+    from peft import LoraConfig, get_peft_model
+
+    peft_model = get_peft_model(model.to(dtype), LoraConfig(r=4, target_modules=["q_proj", "down_proj"], init_lora_weights=False))
+    with torch.no_grad():
+        for name, parameter in peft_model.named_parameters():
+            if "lora_B" in name:
+                parameter.normal_(0, 0.05)
+    return peft_model.eval()
+
+
+def test_merged_adapter_computes_the_same_function(tiny_model):
+    model = _lora(tiny_model, torch.float32)
+    input_ids = torch.tensor([[5, 17, 300, 42, 9]])
+    with torch.no_grad():
+        unmerged = model(input_ids=input_ids).logits
+        with merged_adapter(model) as merged:
+            assert all(m.merged for m in merged.modules() if hasattr(m, "merged_adapters"))
+            folded = merged(input_ids=input_ids).logits
+        after = model(input_ids=input_ids).logits
+        with model.disable_adapter():
+            base = model(input_ids=input_ids).logits
+    assert torch.allclose(folded, unmerged, atol=1e-4)
+    assert not torch.allclose(unmerged, base, atol=1e-3)  # the adapter does change the function
+    assert torch.equal(after, unmerged)
+
+
+def test_merged_adapter_restores_bfloat16_weights_bit_for_bit(tiny_model):
+    model = _lora(tiny_model, torch.bfloat16)
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    with merged_adapter(model):
+        changed = [name for name, p in model.named_parameters() if not torch.equal(p, before[name])]
+    assert changed  # merging wrote into the base weights
+    for name, parameter in model.named_parameters():
+        assert torch.equal(parameter, before[name]), name
+
+
+def test_merged_adapter_leaves_plain_models_alone(tiny_model):
+    with merged_adapter(tiny_model) as same:
+        assert same is tiny_model

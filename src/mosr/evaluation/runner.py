@@ -12,6 +12,7 @@ Every rate has a 95% Wilson interval and the ids it was computed over.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import logging
@@ -36,7 +37,13 @@ from mosr.evaluation.generation import Generation, generate_detailed, stop_token
 from mosr.evaluation.judges import Judge, get_judge, judge_all
 from mosr.evaluation.metrics import mean_with_interval, rate
 from mosr.evaluation.report import write_judgements_csv, write_markdown, write_results_json
-from mosr.evaluation.scoring import base_model_view, reference_nll, response_perplexity, score_multiple_choice
+from mosr.evaluation.scoring import (
+    base_model_view,
+    merged_adapter,
+    reference_nll,
+    response_perplexity,
+    score_multiple_choice,
+)
 from mosr.evaluation.suites import SuiteSpec, TaskSpec, get_suite, load_suite_file
 from mosr.models import fit_prompt, model_id
 
@@ -293,7 +300,15 @@ def _model_key(context: _Context) -> dict[str, Any]:
         parts["dtype"] = context.identity["dtype"]
     if context.identity.get("adapter_fingerprint"):
         parts["adapter_fingerprint"] = context.identity["adapter_fingerprint"]
+        # Merged weights round differently from a separate LoRA path, so greedy tokens can differ.
+        if context.config.merge_adapter:
+            parts["merged"] = True
     return parts
+
+
+def _as_evaluated(context: _Context):
+    """The model as every generation and score sees it: adapter merged when the config asks."""
+    return merged_adapter(context.model) if context.config.merge_adapter else contextlib.nullcontext(context.model)
 
 
 def _case_key(context: _Context, attack: Attack, case: AttackCase, prompt_ids: Sequence[int]) -> str:
@@ -326,10 +341,11 @@ def _generate_and_judge(context: _Context, task: TaskSpec, attack: Attack, cases
         context.cache.append(batch)
 
     if todo:
-        if attack.white_box:
-            _run_soft_prompt(context, attack, [cases[i] for i in todo], store)
-        else:
-            _generate(context, [prompt_ids[i] for i in todo], store)
+        with _as_evaluated(context):
+            if attack.white_box:
+                _run_soft_prompt(context, attack, [cases[i] for i in todo], store)
+            else:
+                _generate(context, [prompt_ids[i] for i in todo], store)
 
     rows = []
     perplexities: list[float | None] = [None] * len(cases)
@@ -376,7 +392,7 @@ def _generate(context: _Context, prompt_ids: list[list[int]], store) -> None:
         store(list(range(len(results))), results)
         return
     generate_detailed(context.model, context.tokenizer, prompt_ids, context.max_new_tokens,
-                      context.config.batch_size, on_batch_done=store)
+                      context.config.batch_size, on_batch_done=store, max_batch_tokens=context.config.max_batch_tokens)
 
 
 def _run_soft_prompt(context: _Context, attack: Attack, cases: list[AttackCase], store) -> None:
@@ -471,6 +487,11 @@ def reference_nll_values(results: dict[str, Any]) -> dict[str, float]:
     return values
 
 
+def _scored_as_evaluated(context: _Context, score, *args, **kwargs):
+    with _as_evaluated(context) as model:
+        return score(model, context.tokenizer, *args, **kwargs)
+
+
 def _run_multiple_choice(context: _Context, task: TaskSpec) -> dict[str, Any]:
     records = load_records(task.dataset, data_dir=context.data_dir, encoding=context.encoding,
                            limit=effective_limit(task, context.config), seed=context.config.seed)
@@ -479,7 +500,7 @@ def _run_multiple_choice(context: _Context, task: TaskSpec) -> dict[str, Any]:
     records = sorted(records, key=lambda r: r.id)
     scored = _cached_scores(
         context, "multiple_choice", task.dataset, [r.id for r in records],
-        lambda: score_multiple_choice(context.model, context.tokenizer, records, context.config.batch_size),
+        lambda: _scored_as_evaluated(context, score_multiple_choice, records, context.config.batch_size),
     )
     ids = [row["id"] for row in scored]
     chance = sum(1 / len(r.choices) for r in records) / len(records) if records else None
@@ -501,7 +522,7 @@ def _run_reference_nll(context: _Context, task: TaskSpec, base_nll: dict[str, fl
                     batch_size=max(1, context.config.batch_size // 4))
     values = _cached_scores(
         context, "reference_nll", task.dataset, [r.id for r in records],
-        lambda: reference_nll(context.model, context.tokenizer, records, **settings),
+        lambda: _scored_as_evaluated(context, reference_nll, records, **settings),
     )
     source = "given"
     if base_nll is None:

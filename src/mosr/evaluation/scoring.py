@@ -109,6 +109,35 @@ def score_multiple_choice(
 
 
 @contextlib.contextmanager
+def merged_adapter(model: PreTrainedModel) -> Iterator[PreTrainedModel]:
+    """Fold a PEFT model's LoRA weights into its base weights inside the block, then restore them exactly.
+
+    A merged model runs one matmul per projection instead of three plus an add; on a CPU,
+    generation with SmolLM2-135M and a rank-16 adapter ran 1.2x faster merged (bfloat16, 2
+    threads). The base weights are copied before merging and copied back afterwards, because
+    PEFT's own unmerge subtracts the update again, which in bfloat16 does not give the original
+    weights back. In bfloat16, merged and unmerged generations agreed as often with float32
+    ones (30 vs 32 of 96 identical responses for the mosr adapter, 65 vs 65 for refusal_sft).
+    Models without an adapter are yielded unchanged.
+    """
+    if not hasattr(model, "peft_config") or not hasattr(model, "merge_adapter"):
+        yield model
+        return
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    layers = [module for module in model.modules() if isinstance(module, BaseTunerLayer)]
+    saved = [module.get_base_layer().weight.detach().clone() for module in layers]
+    model.merge_adapter()
+    try:
+        yield model
+    finally:
+        with torch.no_grad():
+            for module, weight in zip(layers, saved):
+                module.get_base_layer().weight.copy_(weight)
+                module.merged_adapters.clear()
+
+
+@contextlib.contextmanager
 def base_model_view(model: PreTrainedModel) -> Iterator[PreTrainedModel]:
     """Yield the base model behind a PEFT adapter (adapter disabled inside the block), or the model itself."""
     disable = getattr(model, "disable_adapter", None)
