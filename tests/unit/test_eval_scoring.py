@@ -6,7 +6,13 @@ import pytest
 import torch
 
 from mosr.data.records import MultipleChoiceRecord
-from mosr.evaluation.scoring import continuation_logprobs, mc_context, merged_adapter, score_multiple_choice
+from mosr.evaluation.scoring import (
+    continuation_logprobs,
+    mc_context,
+    merged_adapter,
+    score_multiple_choice,
+    shared_context_logprobs,
+)
 
 
 def hand_logprobs(model, context, continuation):
@@ -23,10 +29,25 @@ def test_continuation_logprobs_match_hand_computation(tiny_model):
         assert values == pytest.approx(hand_logprobs(tiny_model, context, continuation), abs=1e-4)
 
 
-def test_multiple_choice_picks_highest_sum(tiny_model, smollm2_tokenizer):
+def test_shared_context_matches_hand_computation(tiny_model):
+    groups = [([5, 17, 42], [[7, 9], [11], [3, 4, 5, 6]]), ([1], [[2, 3], [8]])]
+    shared = shared_context_logprobs(tiny_model, groups, pad_id=0)
+    for (context, continuations), per_choice in zip(groups, shared):
+        assert len(per_choice) == len(continuations)
+        for continuation, values in zip(continuations, per_choice):
+            assert values == pytest.approx(hand_logprobs(tiny_model, context, continuation), abs=1e-4)
+
+
+def test_shared_context_rejects_empty_continuation(tiny_model):
+    with pytest.raises(ValueError, match="non-empty"):
+        shared_context_logprobs(tiny_model, [([5, 6], [[7], []])])
+
+
+@pytest.mark.parametrize("share_context", [True, False])
+def test_multiple_choice_picks_highest_sum(tiny_model, smollm2_tokenizer, share_context):
     record = MultipleChoiceRecord(id="mc:0", source="mc", question="Which colour is the sky?",
                                   choices=["blue", "green grass", "red"], answer=0)
-    row = score_multiple_choice(tiny_model, smollm2_tokenizer, [record], batch_size=2)[0]
+    row = score_multiple_choice(tiny_model, smollm2_tokenizer, [record], batch_size=2, share_context=share_context)[0]
     context = smollm2_tokenizer(mc_context(record), add_special_tokens=True)["input_ids"]
     sums = []
     for choice in record.choices:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -151,3 +152,14 @@ def generate_batched(
 
     results = generate_detailed(model, tokenizer, prompt_ids, max_new_tokens, batch_size, callback, max_batch_tokens)
     return [g.text for g in results]
+
+
+def kv_cache_of(output: Any) -> tuple[Any, str]:
+    """Return the KV cache of a forward output and the keyword that passes it back.
+
+    transformers 5.x renamed ``past_key_values`` to ``cache`` (the old name still works with a
+    deprecation warning); this accepts either.
+    """
+    if getattr(output, "cache", None) is not None:
+        return output.cache, "cache"
+    return output.past_key_values, "past_key_values"

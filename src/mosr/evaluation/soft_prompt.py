@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from mosr.evaluation.generation import Generation, stop_token_ids
+from mosr.evaluation.generation import Generation, kv_cache_of, stop_token_ids
 from mosr.models import encode_rendered, render_chat
 
 logger = logging.getLogger(__name__)
@@ -120,7 +120,7 @@ def _generate_from_embeds(
     stops = set(stop_token_ids(tokenizer))
     embedding = model.get_input_embeddings()
     output: Any = model(inputs_embeds=prompt_embeds, use_cache=True)
-    past, cache_argument = _cache_of(output)
+    past, cache_argument = kv_cache_of(output)
     tokens: list[int] = []
     stopped = False
     for _ in range(max_new_tokens):
@@ -131,17 +131,6 @@ def _generate_from_embeds(
         tokens.append(next_token)
         next_embeds = embedding(torch.tensor([[next_token]], device=prompt_embeds.device)).to(prompt_embeds.dtype)
         output = model(inputs_embeds=next_embeds, use_cache=True, **{cache_argument: past})
-        past, cache_argument = _cache_of(output)
+        past, cache_argument = kv_cache_of(output)
     raw = tokenizer.decode(tokens, skip_special_tokens=True)
     return Generation(text=raw.strip(), num_tokens=len(tokens), stopped=stopped, raw=raw)
-
-
-def _cache_of(output: Any) -> tuple[Any, str]:
-    """Return the KV cache of a forward output and the keyword that passes it back.
-
-    transformers 5.x renamed ``past_key_values`` to ``cache`` (the old name still works with a
-    deprecation warning); this accepts either.
-    """
-    if getattr(output, "cache", None) is not None:
-        return output.cache, "cache"
-    return output.past_key_values, "past_key_values"
