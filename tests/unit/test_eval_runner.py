@@ -277,7 +277,7 @@ def test_default_suite_subset_has_own_key():
     assert ("safety", "harmbench_test_50") in keys
 
 
-def test_adapter_is_merged_while_generating_and_restored(tiny_model, smollm2_tokenizer, suite_file, tmp_path, monkeypatch):
+def test_runner_merges_adapter_while_generating(tiny_model, smollm2_tokenizer, suite_file, tmp_path, monkeypatch):
     from peft import LoraConfig, get_peft_model
 
     model = get_peft_model(tiny_model, LoraConfig(r=2, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
@@ -291,7 +291,8 @@ def test_adapter_is_merged_while_generating_and_restored(tiny_model, smollm2_tok
 
     monkeypatch.setattr(runner, "generate_detailed", recording)
     runner.evaluate_model(model, smollm2_tokenizer, EvalConfig(suite_file=suite_file, capability=False), tmp_path / "merged")
-    assert seen and all(seen)
+    assert seen
+    assert all(seen)
     assert not any(getattr(m, "merged", False) for m in model.modules())
     for name, parameter in model.named_parameters():
         assert torch.equal(parameter, before[name]), name
@@ -299,4 +300,5 @@ def test_adapter_is_merged_while_generating_and_restored(tiny_model, smollm2_tok
     seen.clear()
     config = EvalConfig(suite_file=suite_file, capability=False, merge_adapter=False)
     runner.evaluate_model(model, smollm2_tokenizer, config, tmp_path / "merged")
-    assert seen and not any(seen)  # the unmerged model has its own cache keys, so it generated again
+    assert seen  # the unmerged model has its own cache keys, so it generated again
+    assert not any(seen)

@@ -38,6 +38,16 @@ def test_shared_context_matches_hand_computation(tiny_model):
             assert values == pytest.approx(hand_logprobs(tiny_model, context, continuation), abs=1e-4)
 
 
+def test_shared_context_without_repeatable_cache(tiny_model, monkeypatch):
+    from mosr.evaluation import scoring
+
+    monkeypatch.setattr(scoring, "kv_cache_of", lambda output: (object(), "cache"))
+    context, continuations = [5, 17, 42], [[7, 9], [11]]
+    shared = shared_context_logprobs(tiny_model, [(context, continuations)], pad_id=0)[0]
+    for continuation, values in zip(continuations, shared):
+        assert values == pytest.approx(hand_logprobs(tiny_model, context, continuation), abs=1e-4)
+
+
 def test_shared_context_rejects_empty_continuation(tiny_model):
     with pytest.raises(ValueError, match="non-empty"):
         shared_context_logprobs(tiny_model, [([5, 6], [[7], []])])
@@ -71,7 +81,7 @@ def _lora(model, dtype):
     return peft_model.eval()
 
 
-def test_merged_adapter_computes_the_same_function(tiny_model):
+def test_merged_adapter_keeps_function(tiny_model):
     model = _lora(tiny_model, torch.float32)
     input_ids = torch.tensor([[5, 17, 300, 42, 9]])
     with torch.no_grad():
@@ -87,7 +97,7 @@ def test_merged_adapter_computes_the_same_function(tiny_model):
     assert torch.equal(after, unmerged)
 
 
-def test_merged_adapter_restores_bfloat16_weights_bit_for_bit(tiny_model):
+def test_merged_adapter_restores_bfloat16_weights(tiny_model):
     model = _lora(tiny_model, torch.bfloat16)
     before = {name: p.detach().clone() for name, p in model.named_parameters()}
     with merged_adapter(model):
@@ -97,6 +107,6 @@ def test_merged_adapter_restores_bfloat16_weights_bit_for_bit(tiny_model):
         assert torch.equal(parameter, before[name]), name
 
 
-def test_merged_adapter_leaves_plain_models_alone(tiny_model):
+def test_merged_adapter_skips_plain_model(tiny_model):
     with merged_adapter(tiny_model) as same:
         assert same is tiny_model

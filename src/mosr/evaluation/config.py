@@ -19,13 +19,15 @@ class EvalConfig(BaseModel):
     batch_size: int = Field(32, ge=1, le=4096, description="Prompts per generation or scoring batch.")
     max_batch_tokens: int | None = Field(
         4096, ge=1,
-        description="Padded prompt tokens per generation batch (rows x longest prompt); None caps by batch_size only.",
+        description="Padded prompt tokens per generation batch (rows x longest prompt). None limits batches by batch_size only.",
     )
     dtype: Literal["auto", "float32", "bfloat16", "float16"] | None = Field(
         None, description="Weights' dtype while evaluating; None uses model.dtype. bfloat16 matmuls measured 2.2x faster than float32 on a 2-core CPU (benchmarks/bench_matmul.py)."
     )
     merge_adapter: bool = Field(
-        True, description="Fold a LoRA adapter into the weights while generating and scoring (faster on CPU; restored exactly after).",
+        True,
+        description="Fold a LoRA adapter into the weights while generating and scoring, which is faster on CPU. "
+                    "The original weights are restored afterwards.",
     )
     judge: str = Field("refusal_phrases", description="Judge name from the judge registry; it sets the labels.")
     extra_judges: list[str] = Field(

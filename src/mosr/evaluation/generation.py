@@ -54,10 +54,10 @@ class Generation:
 def plan_batches(lengths: Sequence[int], batch_size: int, max_batch_tokens: int | None = None) -> list[list[int]]:
     """Group prompt indices into batches of similar length, shortest first.
 
-    A batch holds at most ``batch_size`` prompts and, when ``max_batch_tokens`` is set, at most
-    that many padded prompt tokens (rows x longest prompt), so a few long prompts (in-context
-    jailbreak templates, HarmBench contextual behaviours) do not pad a whole batch to their
-    length. A prompt longer than the budget gets a batch of its own.
+    A batch contains at most ``batch_size`` prompts. When ``max_batch_tokens`` is set, it also
+    contains at most that many padded prompt tokens (rows x longest prompt). A few long prompts
+    (in-context jailbreak templates, HarmBench contextual behaviours) then do not pad a whole
+    batch to their length. A prompt longer than the budget gets a batch of its own.
     """
     order = sorted(range(len(lengths)), key=lambda i: lengths[i])
     batches: list[list[int]] = []
@@ -87,7 +87,7 @@ def generate_detailed(
 ) -> list[Generation]:
     """Generate greedy responses for tokenised prompts, returned in input order.
 
-    Prompts are batched by length (see ``plan_batches``) so each batch pads little;
+    Prompts are batched by length (see ``plan_batches``) so each batch pads little.
     ``on_batch_done(indices, results)`` fires after every batch, which lets callers append
     results to a cache as they arrive. Generation stops at the tokenizer's end-of-turn tokens
     or after ``max_new_tokens``.
@@ -157,8 +157,8 @@ def generate_batched(
 def kv_cache_of(output: Any) -> tuple[Any, str]:
     """Return the KV cache of a forward output and the keyword that passes it back.
 
-    transformers 5.x renamed ``past_key_values`` to ``cache`` (the old name still works with a
-    deprecation warning); this accepts either.
+    transformers 5.x renamed ``past_key_values`` to ``cache``, and the old name still works with
+    a deprecation warning. This function accepts either name.
     """
     if getattr(output, "cache", None) is not None:
         return output.cache, "cache"

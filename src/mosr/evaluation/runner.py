@@ -307,8 +307,14 @@ def _model_key(context: _Context) -> dict[str, Any]:
 
 
 def _as_evaluated(context: _Context):
-    """The model as every generation and score sees it: adapter merged when the config asks."""
-    return merged_adapter(context.model) if context.config.merge_adapter else contextlib.nullcontext(context.model)
+    """Return a context manager that yields the model to generate and score with.
+
+    The adapter is merged into the weights when ``merge_adapter`` is set, otherwise the model
+    is yielded unchanged.
+    """
+    if context.config.merge_adapter:
+        return merged_adapter(context.model)
+    return contextlib.nullcontext(context.model)
 
 
 def _case_key(context: _Context, attack: Attack, case: AttackCase, prompt_ids: Sequence[int]) -> str:
@@ -488,6 +494,7 @@ def reference_nll_values(results: dict[str, Any]) -> dict[str, float]:
 
 
 def _scored_as_evaluated(context: _Context, score, *args, **kwargs):
+    """Call ``score(model, tokenizer, *args, **kwargs)`` on the model as ``_as_evaluated`` yields it."""
     with _as_evaluated(context) as model:
         return score(model, context.tokenizer, *args, **kwargs)
 

@@ -11,8 +11,8 @@ tokens, 100 prompts for every attack and three artifact sets. With 1 torch threa
 other job on 2 cores, its over-refusal sets took 7.5 minutes, HarmBench template 6.4, suffix 3.5,
 embedding 3.4, and direct and prefill 3.3 each. It was stopped after 31 minutes with the
 JailbreakBench and capability tasks still to run. The cut suite took 1,955 s (32.6 minutes) in
-float32 with 1 thread, beside another job for its first 20 minutes, and 1,284 s (21.4 minutes;
-21 min 30 s wall) in float32 with 2 threads on an idle machine, with length-budgeted batches.
+float32 with 1 thread, beside another job for its first 20 minutes. With 2 threads on an idle
+machine and length-budgeted batches it took 1,284 s of evaluation (21 min 30 s wall) in float32.
 """
 
 from __future__ import annotations
