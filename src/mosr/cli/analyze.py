@@ -19,6 +19,7 @@ from mosr.cli.common import (
     console,
     ensure_writable_dir,
     handle_errors,
+    require_data_dir,
     setup_logging,
 )
 from mosr.errors import ConfigError
@@ -87,6 +88,7 @@ def analyze_command(
         analysis__limit=limit, analysis__layers=parse_layers(layers),
         analysis__behaviour_limit=behaviour_limit, analysis__batch_size=batch_size,
     )
+    require_data_dir(cfg)
     ensure_writable_dir(out)
     analysis = run_analysis(cfg, out_dir=out)
 

@@ -76,6 +76,13 @@ def build_config(
     return load_config(preset, overrides)
 
 
+def require_data_dir(cfg: MosrConfig) -> Path:
+    """Resolve the benchmark folder before any model is loaded, so a missing one fails in seconds."""
+    from mosr.data import resolve_data_dir
+
+    return resolve_data_dir(cfg.data.data_dir)
+
+
 def ensure_writable_dir(path: Path) -> Path:
     """Create an output folder, or raise a clear error if it cannot be written."""
     try:

@@ -18,6 +18,7 @@ from mosr.cli.common import (
     console,
     ensure_writable_dir,
     handle_errors,
+    require_data_dir,
     setup_logging,
 )
 
@@ -57,6 +58,7 @@ def evaluate_command(
         evaluate__extra_judges=extra_judge or None, evaluate__attacks=attack or None, evaluate__backend=backend,
         evaluate__perplexity_check=perplexity_check, evaluate__cache=False if no_cache else None,
     )
+    require_data_dir(cfg)
     ensure_writable_dir(out)
     model_settings = cfg.model
     if dtype is None and cfg.evaluate.dtype:

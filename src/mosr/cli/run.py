@@ -15,6 +15,7 @@ from mosr.cli.common import (
     console,
     ensure_writable_dir,
     handle_errors,
+    require_data_dir,
     setup_logging,
 )
 from mosr.errors import ConfigError
@@ -39,6 +40,7 @@ def run_command(
     unknown = [m for m in chosen if m not in RUN_METHODS]
     if unknown:
         raise ConfigError(f"unknown method(s) {unknown}; choose from {', '.join(RUN_METHODS)}")
+    require_data_dir(cfg)
     run_dir = out or Path("runs") / f"{Path(cfg.model.name).name}-{budget}"
     ensure_writable_dir(run_dir)
 

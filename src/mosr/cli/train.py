@@ -14,6 +14,7 @@ from mosr.cli.common import (
     console,
     ensure_writable_dir,
     handle_errors,
+    require_data_dir,
     setup_logging,
 )
 from mosr.config import CONFIG_DIR
@@ -46,6 +47,7 @@ def train_command(
         model__name=model, train__method=method, train__max_steps=max_steps, train__seed=seed,
         data__data_dir=data_dir,
     )
+    require_data_dir(cfg)
     ensure_writable_dir(out)
     console.print(f"training [bold]{cfg.train.method}[/] on {cfg.model.name} for {cfg.train.max_steps} steps into {out}")
     adapter = train(cfg, out, resume=resume)
