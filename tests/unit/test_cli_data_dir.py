@@ -9,7 +9,7 @@ from mosr.cli import app
 
 
 def _fail_if_called(*args, **kwargs):
-    raise AssertionError("the model was loaded before the data folder was checked")
+    raise AssertionError("a model load or pipeline stage started before the data folder check")
 
 
 @pytest.fixture()
@@ -35,7 +35,7 @@ def no_model_loading(monkeypatch):
         ["evaluate", "--model", "smollm2-135m"],
     ],
 )
-def test_missing_data_folder_fails_before_the_model_loads(command, no_model_loading, tmp_path):
+def test_missing_data_dir_fails_early(command, no_model_loading, tmp_path):
     result = CliRunner().invoke(app, [*command, "--out", str(tmp_path / "out")])
 
     assert result.exit_code == 2, result.output
@@ -43,9 +43,10 @@ def test_missing_data_folder_fails_before_the_model_loads(command, no_model_load
     assert "MOSR_DATA_DIR" in result.output
 
 
-def test_nonexistent_data_folder_is_named(no_model_loading, tmp_path):
+def test_nonexistent_data_dir_is_named(no_model_loading, tmp_path):
     missing = tmp_path / "nowhere"
-    result = CliRunner().invoke(app, ["run", "--budget", "quick", "--out", str(tmp_path / "out"), "--data-dir", str(missing)])
+    arguments = ["run", "--budget", "quick", "--out", str(tmp_path / "out"), "--data-dir", str(missing)]
+    result = CliRunner().invoke(app, arguments)
 
     assert result.exit_code == 2, result.output
     assert str(missing) in result.output

@@ -77,7 +77,10 @@ def build_config(
 
 
 def require_data_dir(cfg: MosrConfig) -> Path:
-    """Resolve the benchmark folder before any model is loaded, so a missing one fails in seconds."""
+    """Return the benchmark folder of ``cfg``, or raise DataError if it is unset or missing.
+
+    Commands call this before loading a model, so a wrong folder fails within seconds.
+    """
     from mosr.data import resolve_data_dir
 
     return resolve_data_dir(cfg.data.data_dir)
